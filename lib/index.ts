@@ -1,0 +1,5 @@
+/** smolvla-node: SmolVLA with a delta expert and a CLS head, on a libtorch core. */
+export { Tensor, disposeAll, type DType, type TensorData } from './tensor';
+export * as ops from './ops';
+export { readSafetensors, writeSafetensors, type SafetensorsContent } from './safetensors';
+export { setNumThreads, getNumThreads, resolveDevice, cudaDeviceCount, manualSeed, buildInfo } from './runtime';

@@ -1,0 +1,116 @@
+/**
+ * Loads the native addon (prebuild for this platform first, then the local build) and declares its
+ * raw interface. Everything else in lib/ goes through the typed wrappers, never through this file's
+ * loose types directly.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The native tensor handle (native/napi/tensor_wrap.cc). */
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: string;
+  readonly device: string;
+  readonly disposed: boolean;
+  dispose(): void;
+  data(): ArrayBuffer;
+  to(dtype?: string | null, device?: string | null): NativeTensor;
+  describe(): string;
+}
+
+export interface NativeVicreg {
+  loss: NativeTensor;
+  invariance: NativeTensor;
+  variance: NativeTensor;
+  covariance: NativeTensor;
+  gradZ1?: NativeTensor;
+  gradZ2?: NativeTensor;
+}
+
+export interface NativeBuildInfo {
+  torchVersion: string;
+  torchSource: string;
+  cudaCompiled: boolean;
+  mkldnn: boolean;
+  parallel: string;
+}
+
+export interface NativeAddon {
+  NativeTensor: new (...args: never[]) => NativeTensor;
+  tensorFromBuffer(data: ArrayBufferView, shape: number[], dtype: string): NativeTensor;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  checkDevice(device: string): string;
+  cudaDeviceCount(): number;
+  manualSeed(seed: number): void;
+  buildInfo(): NativeBuildInfo;
+  makeAtt2dMasks(pad: NativeTensor, marks: NativeTensor): NativeTensor;
+  makeAtt2dMasksWithCls(
+    pad: NativeTensor,
+    marks: NativeTensor,
+    numClsPrefix: number,
+    numClsSuffix: number,
+    numActionContext: number,
+    chunkSize: number,
+  ): NativeTensor;
+  timeEmbedding(time: NativeTensor, dim: number, minPeriod: number, maxPeriod: number, dtype: string): NativeTensor;
+  applyRope(x: NativeTensor, positions: NativeTensor): NativeTensor;
+  padVector(x: NativeTensor, newDim: number): NativeTensor;
+  resizeWithPad(img: NativeTensor, width: number, height: number, padValue: number): NativeTensor;
+  vicregLoss(
+    z1: NativeTensor,
+    z2: NativeTensor,
+    lambda: number,
+    mu: number,
+    nu: number,
+    gamma: number,
+    eps: number,
+    withGrad: boolean,
+  ): NativeVicreg;
+  clsSimilarity(current: NativeTensor, previous: NativeTensor): NativeTensor;
+  readSafetensors(file: string): Promise<{ tensors: Record<string, NativeTensor>; metadata: Record<string, string> }>;
+  writeSafetensors(file: string, names: string[], tensors: NativeTensor[], metadata: Record<string, string>): Promise<void>;
+}
+
+/** The package folder: the nearest parent of this file with our package.json (lib/ or dist/lib/). */
+function findPackageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'smolvla-node') {
+      return dir;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`smolvla-node: cannot find the package root above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+export const packageRoot = findPackageRoot();
+
+function explainLoadFailure(cause: unknown): Error {
+  const infoFile = path.join(packageRoot, 'build', 'torch-info.json');
+  let builtWith = 'no local build found (build/torch-info.json is missing)';
+  if (fs.existsSync(infoFile)) {
+    const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as { version: string; source: string; libdir: string };
+    builtWith = `built against libtorch ${info.version} from ${info.source} (${info.libdir})`;
+  }
+  const message =
+    `smolvla-node: the native addon could not be loaded: ${(cause as Error).message}\n` +
+    `  The addon is ${builtWith}. A binary only loads against the libtorch it was built with.\n` +
+    `  Rebuild it for the libtorch you have: (cd ${packageRoot} && npm run build:native)\n` +
+    `  (set LIBTORCH=/path/to/libtorch to choose one; see README "Building from source").`;
+  return new Error(message, { cause });
+}
+
+function load(): NativeAddon {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    return nodeGypBuild(packageRoot) as NativeAddon;
+  } catch (err) {
+    throw explainLoadFailure(err);
+  }
+}
+
+export const native: NativeAddon = load();

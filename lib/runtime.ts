@@ -1,0 +1,32 @@
+/** Process-wide libtorch settings: threads, devices, seeds, and what the addon was built with. */
+import { native, type NativeBuildInfo } from './native';
+
+/** Intra-op threads used by libtorch (process-wide). Benchmarks set it for both sides. */
+export function setNumThreads(threads: number): void {
+  native.setNumThreads(threads);
+}
+
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+/**
+ * Validates a device string and returns its canonical form ('cpu', 'cuda', 'cuda:1'). Throws an
+ * Error naming the device when CUDA is asked for and this libtorch or machine has none.
+ */
+export function resolveDevice(device: string): string {
+  return native.checkDevice(device);
+}
+
+export function cudaDeviceCount(): number {
+  return native.cudaDeviceCount();
+}
+
+/** Seeds libtorch's global generators (CPU and CUDA). */
+export function manualSeed(seed: number): void {
+  native.manualSeed(seed);
+}
+
+export function buildInfo(): NativeBuildInfo {
+  return native.buildInfo();
+}

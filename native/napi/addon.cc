@@ -1,0 +1,19 @@
+// Module entry: one registration call per binding file.
+#include <napi.h>
+
+#include "napi/bindings.h"
+#include "napi/tensor_wrap.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  smolvla::napi::TensorWrap::Init(env, exports);
+  smolvla::napi::register_runtime(env, exports);
+  smolvla::napi::register_ops(env, exports);
+  smolvla::napi::register_io(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(smolvla_node, Init)

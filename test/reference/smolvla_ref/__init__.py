@@ -1,0 +1,1 @@
+"""Independent PyTorch reference of SmolVLA (LeRobot) with the delta expert and CLS head (see ../README.md)."""
