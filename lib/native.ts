@@ -35,7 +35,112 @@ export interface NativeBuildInfo {
   parallel: string;
 }
 
+/** Flat model dimensions and switches (native/napi/model_config.cc reads exactly these). */
+export interface NativeModelConfig {
+  vision: { hidden: number; intermediate: number; layers: number; heads: number; patchSize: number; imageSize: number; layerNormEps: number };
+  text: { vocab: number; hidden: number; intermediate: number; heads: number; kvHeads: number; headDim: number; rmsNormEps: number };
+  scaleFactor: number;
+  numVlmLayers: number;
+  numExpertLayers: number;
+  selfAttnEveryNLayers: number;
+  crossAttention: boolean;
+  expertHidden: number;
+  expertIntermediate: number;
+  chunkSize: number;
+  maxStateDim: number;
+  maxActionDim: number;
+  actionDim: number;
+  numSteps: number;
+  minPeriod: number;
+  maxPeriod: number;
+  prefixLength: number;
+  addImageSpecialTokens: boolean;
+  imageStartTokens: number[];
+  imageEndTokens: number[];
+  useClsHead: boolean;
+  numClsPrefix: number;
+  numClsSuffix: number;
+  vicregWeight: number;
+  vicregLambda: number;
+  vicregMu: number;
+  vicregNu: number;
+  clsNoiseScale: number;
+  trainDeltaExpert: boolean;
+  trainExpertOnly: boolean;
+  freezeVisionEncoder: boolean;
+  trainStateProj: boolean;
+}
+
+/** The observation the native model consumes: preprocessed tensors (see lib/policy for raw robot data). */
+export interface NativeObservation {
+  images: NativeTensor[];
+  imgMasks: NativeTensor[];
+  langTokens: NativeTensor;
+  langMasks: NativeTensor;
+  state: NativeTensor;
+}
+
+export interface NativeCache {
+  readonly disposed: boolean;
+  readonly batchSize: number;
+  readonly prefixLength: number;
+  readonly bytes: number;
+  dispose(): void;
+  padMasks(): NativeTensor;
+  obsClsOut(): NativeTensor | null;
+}
+
+export interface NativeCancel {
+  cancel(): void;
+}
+
+export type NativeTensorMap = Record<string, NativeTensor | null>;
+
+export interface NativeLoadReport {
+  loaded: string[];
+  initialised: string[];
+  unexpected: string[];
+}
+
+export interface NativeModel {
+  loadState(path: string): Promise<NativeLoadReport>;
+  saveState(path: string, extraNames: string[], extraTensors: NativeTensor[], metadata: Record<string, string>): Promise<void>;
+  warmStartDelta(): number;
+  to(dtype: string, device: string): Promise<void>;
+  prefix(obs: NativeObservation): Promise<NativeCache>;
+  sample(
+    obs: NativeObservation | null,
+    cache: NativeCache | null,
+    noise: NativeTensor | null,
+    cancel: NativeCancel | null,
+  ): Promise<{ actions: NativeTensor; cache: NativeCache | null }>;
+  deltaActions(cache: NativeCache, context: NativeTensor | null): Promise<NativeTensor>;
+  deltaStep(cache: NativeCache, x: NativeTensor): Promise<NativeTensor>;
+  trace(obs: NativeObservation, noise: NativeTensor): Promise<NativeTensorMap>;
+  forwardMain(
+    obs: NativeObservation,
+    actions: NativeTensor,
+    isPad: NativeTensor | null,
+    noise: NativeTensor | null,
+    time: NativeTensor | null,
+    gradNames: string[],
+  ): Promise<{ losses: NativeTensorMap; grads: NativeTensorMap }>;
+  forwardDelta(
+    obs: NativeObservation,
+    isPad: NativeTensor | null,
+    mainX0: NativeTensor | null,
+    clsNoise: NativeTensor | null,
+    gradNames: string[],
+    trace: boolean,
+  ): Promise<{ losses: NativeTensorMap; grads: NativeTensorMap; trace: NativeTensorMap }>;
+  trainableParameters(): Array<{ name: string; shape: number[] }>;
+  parameters(names?: string[]): NativeTensorMap;
+  info(): { parameters: number; dtype: string; device: string };
+}
+
 export interface NativeAddon {
+  NativeCancel: new () => NativeCancel;
+  createModel(config: NativeModelConfig, seed: number, dtype: string, device: string): Promise<NativeModel>;
   NativeTensor: new (...args: never[]) => NativeTensor;
   tensorFromBuffer(data: ArrayBufferView, shape: number[], dtype: string): NativeTensor;
   setNumThreads(n: number): void;

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "napi/bindings.h"
+#include "napi/model_wrap.h"
 #include "napi/tensor_wrap.h"
 
 namespace {
@@ -11,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   smolvla::napi::register_runtime(env, exports);
   smolvla::napi::register_ops(env, exports);
   smolvla::napi::register_io(env, exports);
+  smolvla::napi::register_model(env, exports);
   return exports;
 }
 

@@ -5,15 +5,12 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "napi/addon_data.h"
 #include "napi/args.h"
 #include "napi/errors.h"
 
 namespace smolvla::napi {
 namespace {
-
-struct AddonData {
-  Napi::FunctionReference tensor_ctor;
-};
 
 int64_t cpu_bytes(const at::Tensor& t) {
   return t.defined() && t.device().is_cpu() ? static_cast<int64_t>(t.numel() * t.element_size()) : 0;
@@ -45,6 +42,15 @@ Napi::Value TensorFromBuffer(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+AddonData& addon_data(Napi::Env env) {
+  auto* data = env.GetInstanceData<AddonData>();
+  if (data == nullptr) {
+    data = new AddonData();
+    env.SetInstanceData(data);
+  }
+  return *data;
+}
+
 void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "NativeTensor",
                                     {InstanceAccessor<&TensorWrap::Shape>("shape"),
@@ -55,22 +61,18 @@ void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
                                      InstanceMethod<&TensorWrap::Data>("data"),
                                      InstanceMethod<&TensorWrap::To>("to"),
                                      InstanceMethod<&TensorWrap::Describe>("describe")});
-  auto* data = new AddonData();
-  data->tensor_ctor = Napi::Persistent(ctor);
-  env.SetInstanceData(data);
+  addon_data(env).tensor_ctor = Napi::Persistent(ctor);
   exports.Set("NativeTensor", ctor);
   exports.Set("tensorFromBuffer", Napi::Function::New(env, guarded<TensorFromBuffer>, "tensorFromBuffer"));
 }
 
 Napi::Object TensorWrap::Wrap(Napi::Env env, at::Tensor tensor) {
-  auto* data = env.GetInstanceData<AddonData>();
   at::Tensor owned = std::move(tensor);
-  return data->tensor_ctor.New({Napi::External<at::Tensor>::New(env, &owned)});
+  return addon_data(env).tensor_ctor.New({Napi::External<at::Tensor>::New(env, &owned)});
 }
 
 at::Tensor TensorWrap::TensorOf(const Napi::Value& v, const std::string& name) {
-  auto* data = v.Env().GetInstanceData<AddonData>();
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->tensor_ctor.Value())) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addon_data(v.Env()).tensor_ctor.Value())) {
     fail_argument(name, "expected a Tensor");
   }
   TensorWrap* w = TensorWrap::Unwrap(v.As<Napi::Object>());

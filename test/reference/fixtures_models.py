@@ -98,8 +98,10 @@ def sampling_outputs(policy, t):
     trace = {}
     noise = t["in.noise"].clone()
     with torch.no_grad():
-        actions, _ = policy.model.sample_actions(*model_args(t), noise=noise, trace=trace)
+        actions, obs_cls_out = policy.model.sample_actions(*model_args(t), noise=noise, trace=trace)
     assert torch.equal(noise, t["in.noise"]), "sample_actions must not mutate the caller's noise"
+    if obs_cls_out is not None:
+        out["out.obs_cls_out"] = obs_cls_out
     for k, v in trace.items():
         if k == "cache":
             for i, (ck, cv) in v.items():
@@ -112,24 +114,27 @@ def sampling_outputs(policy, t):
     return out, trace["cache"], trace["prefix_pad_masks"]
 
 
-def main_loss_outputs(policy, t, grad_names):
-    """Main training objective with in.noise / in.time; grads of out.loss under LeRobot default freezing."""
+def main_loss_outputs(policy, t, grad_names=()):
+    """Main training objective with in.noise / in.time; grad.<name> of out.loss for grad_names, under
+    LeRobot's default freezing. Returns (outputs, trainable names)."""
     cfg = policy.config
     trainable = trainable_parameter_names(cfg, policy)
-    set_trainable(policy, trainable)
-    losses = policy.model.forward(*model_args(t), t["in.actions"], t["in.noise"], t["in.time"])
-    d = loss_dict(losses, t["in.actions_is_pad"], cfg.max_action_dim)
-    d["loss"].backward()
-    params = dict(policy.named_parameters())
+    set_trainable(policy, trainable if grad_names else [])
+    with torch.set_grad_enabled(bool(grad_names)):
+        losses = policy.model.forward(*model_args(t), t["in.actions"], t["in.noise"], t["in.time"])
+        d = loss_dict(losses, t["in.actions_is_pad"], cfg.max_action_dim)
     out = {
         "out.losses": d["losses_after_forward"].detach(),
         "out.losses_in_ep_bound": d["losses_after_in_ep_bound"].detach(),
         "out.loss": d["loss"].detach(),
     }
-    for n in grad_names:
-        assert n in trainable, n
-        out[f"grad.{n}"] = params[n].grad.clone()
-    set_trainable(policy, [])
+    if grad_names:
+        d["loss"].backward()
+        params = dict(policy.named_parameters())
+        for n in grad_names:
+            assert n in trainable, n
+            out[f"grad.{n}"] = params[n].grad.clone()
+        set_trainable(policy, [])
     return out, trainable
 
 
@@ -141,13 +146,14 @@ def delta_outputs(policy, t, cache, prefix_pads, seed):
     main_x0 = torch.randn(bsize, c, a, generator=g)
     cls_noise = torch.zeros(bsize, c, a)
     cls_noise[..., :ACTION_DIM] = torch.randn(bsize, c, ACTION_DIM, generator=g) * cfg.cls_noise_scale
-    ins = {"in.main_x0": main_x0, "in.cls_noise": cls_noise}
+    ins = {"in.main_x0": main_x0.clone(), "in.cls_noise": cls_noise}
     for name, n in (("short", 3), ("equal", c), ("long", 2 * c + 3)):
         ins[f"in.ctx.{name}"] = torch.randn(bsize, n, a, generator=g)
 
     trainable = trainable_parameter_names(cfg, policy)
     set_trainable(policy, trainable)
-    r = policy.model.forward_delta_expert(*model_args(t), main_x0=main_x0.clone(), cls_noise=cls_noise)
+    r = policy.model.forward_delta_expert(*model_args(t), main_x0=main_x0, cls_noise=cls_noise)
+    assert torch.equal(main_x0, ins["in.main_x0"]) and r["x_t"].data_ptr() != main_x0.data_ptr()
     d = loss_dict(r["losses"], t["in.actions_is_pad"], cfg.max_action_dim, prefix="delta_")
     d["delta_loss"].backward()
     out = {f"out.delta.{k}": v.detach() for k, v in r.items() if k != "losses"}
@@ -180,11 +186,11 @@ def _write_io(path, tensors, meta):
     save_file(tensors, os.path.join(path, "io.safetensors"), {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})
 
 
-def build(out_root, name, cfg, seed, init=init_for_fixtures, **ckpt_kwargs):
-    """Initialise, write the checkpoint, and re-read it."""
+def build(out_root, name, cfg, seed, **ckpt_kwargs):
+    """Initialise from a seed and write the checkpoint -> (its directory, the policy as built)."""
     path = os.path.join(out_root, name)
     policy = SmolVLAPolicy(cfg)
-    init(policy, seed)
+    init_for_fixtures(policy, seed)
     save_checkpoint(policy, path, **ckpt_kwargs)
     return path, policy
 
@@ -240,8 +246,7 @@ def gen_tiny_delta(root):
     policy, _ = load_checkpoint(path)
     t = make_inputs(cfg, 4, seed=301, valid_lang=[12, 12, 9, 12])
     out, cache, prefix_pads = sampling_outputs(policy, t)
-    with torch.no_grad():
-        lo = main_loss_outputs_nograd(policy, t)
+    lo, _ = main_loss_outputs(policy, t)
     ins, dout, trainable, no_grad = delta_outputs(policy, t, cache, prefix_pads, seed=302)
     _write_io(path, {**t, **ins, **out, **lo, **dout}, {
         "kind": "departure", "tolerance": MODEL_TOL, "config": "tiny_delta",
@@ -255,13 +260,6 @@ def gen_tiny_delta(root):
         "real_action_columns": list(range(ACTION_DIM)),
         "trainable": trainable, "no_grad": no_grad, "grad_loss": "out.delta.loss",
     })
-
-
-def main_loss_outputs_nograd(policy, t):
-    cfg = policy.config
-    losses = policy.model.forward(*model_args(t), t["in.actions"], t["in.noise"], t["in.time"])
-    d = loss_dict(losses, t["in.actions_is_pad"], cfg.max_action_dim)
-    return {"out.losses": d["losses_after_forward"], "out.losses_in_ep_bound": d["losses_after_in_ep_bound"], "out.loss": d["loss"]}
 
 
 def gen_tiny_nodelta_ckpt(root):

@@ -159,8 +159,7 @@ def check_models():
         out, cache, pads = fm.sampling_outputs(policy, ins)
         grads = [k[5:] for k in t if k.startswith("grad.")]
         if name == "tiny_delta":
-            with torch.no_grad():
-                out.update(fm.main_loss_outputs_nograd(policy, ins))
+            out.update(fm.main_loss_outputs(policy, ins)[0])
             ins_d, dout, trainable, no_grad = fm.delta_outputs(policy, ins, cache, pads, seed=302)
             out.update(dout)
             for k, v in ins_d.items():

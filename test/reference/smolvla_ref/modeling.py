@@ -163,11 +163,11 @@ class VLAFlowMatching(nn.Module):
         return self.action_out_proj(out[:, -self.config.chunk_size :].to(torch.float32))
 
     def denoise_step_delta(self, prefix_pad_masks, cache, x, timestep):
-        """One delta-expert step -> (v over the C action positions, full suffix output).
-        Departure (SPEC §5): the action positions exclude the suffix CLS tokens that follow them."""
+        """One delta-expert step -> (v from the C action positions, full suffix output incl. CLS tokens).
+        The action positions are the first C suffix tokens, before the suffix CLS tokens: as the published
+        training path slices them; its cal_cache path takes the last C instead (departure, SPEC §5)."""
         out = self._decode(self.embed_suffix_delta(x, timestep), prefix_pad_masks, cache, delta=True)
-        c = self.config.chunk_size
-        action_out = out[:, :c]
+        action_out = out[:, : self.config.chunk_size]
         return self.delta_action_out_proj(action_out.to(torch.float32)), out
 
     def integrate(self, prefix_pad_masks, cache, x0, trace=None):
@@ -199,8 +199,7 @@ class VLAFlowMatching(nn.Module):
             prefix_out, past_key_values, prefix_pad_masks = self.prefix_pass(
                 images, img_masks, lang_tokens, lang_masks, state, trace
             )
-            if self.config.use_cls_head:
-                obs_cls_out = prefix_out[:, : self.config.num_cls_prefix]
+            obs_cls_out = self.obs_cls(prefix_out)
             if trace is not None:
                 trace["cache"] = past_key_values
         elif prefix_pad_masks is None:
@@ -347,7 +346,7 @@ class SmolVLAPolicy(nn.Module):
 
 def trainable_parameter_names(config: SmolVLAConfig, policy: SmolVLAPolicy) -> list:
     """Names (full state-dict names) of the parameters a training run updates (SPEC §5; LeRobot freezing)."""
-    names = [n for n, p in policy.named_parameters() if p.requires_grad]  # excludes normalisation stats
+    names = [n for n, _ in policy.named_parameters() if n.startswith("model.")]  # not the normalisation stats
     if config.train_delta_expert:
         keep = ["model.vlm_with_expert.delta_expert.", "model.delta_action_", "model.action_context_encoder."]
         if config.use_cls_head:

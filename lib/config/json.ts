@@ -1,0 +1,189 @@
+/**
+ * LeRobot `config.json` <-> SmolVLAConfig. Reading then writing loses nothing: keys this project does
+ * not model go to `extra` and are written back; `vlm_backbone` is always written (SPEC §2).
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+
+import { decodeVlmBackbone, resolveBackbone, vlmBackboneToJson, type VlmBackbone } from './backbone';
+import {
+  array,
+  boolean,
+  cloneJson,
+  decodeObject,
+  dictionary,
+  encodeObject,
+  type Decoder,
+  type Fields,
+  integer,
+  number,
+  object,
+  pair,
+  string,
+  stringAs,
+} from './decode';
+import {
+  CONFIG_DEFAULTS,
+  CONFIG_FIELD_NAMES,
+  type ConfigFields,
+  type Features,
+  type FeatureType,
+  type NormalizationMode,
+  type PadLanguageTo,
+  type PolicyFeature,
+  RESERVED_KEYS,
+  type SmolVLAConfig,
+} from './schema';
+import { checkExtraKeys, validateConfig } from './validate';
+
+const feature: Decoder<PolicyFeature> = (v, where) => {
+  const { type, shape, ...rest } = object(v, where);
+  const unknown = Object.keys(rest)[0];
+  if (unknown !== undefined) throw new Error(`${where}: unknown key "${unknown}" (a feature has only "type" and "shape")`);
+  return { type: stringAs<FeatureType>()(type, `${where}.type`), shape: array(integer)(shape, `${where}.shape`) };
+};
+
+/** LeRobot writes null for "infer from the dataset"; that is read as no features. */
+const features: Decoder<Features> = (v, where) => (v === null ? {} : dictionary(feature)(v, where));
+
+/** Every modelled key, in the order configToJson writes them (SPEC §1 order). */
+const FIELDS: Fields<ConfigFields> = {
+  nObsSteps: integer,
+  chunkSize: integer,
+  nActionSteps: integer,
+  maxStateDim: integer,
+  maxActionDim: integer,
+  resizeImgsWithPadding: pair(integer),
+  emptyCameras: integer,
+  adaptToPiAloha: boolean,
+  useDeltaJointActionsAloha: boolean,
+  tokenizerMaxLength: integer,
+  padLanguageTo: stringAs<PadLanguageTo>(),
+  numSteps: integer,
+  useCache: boolean,
+  prefixLength: integer,
+  addImageSpecialTokens: boolean,
+  attentionMode: string,
+  numExpertLayers: integer,
+  numVlmLayers: integer,
+  selfAttnEveryNLayers: integer,
+  expertWidthMultiplier: number,
+  minPeriod: number,
+  maxPeriod: number,
+  vlmModelName: string,
+  loadVlmWeights: boolean,
+  loadExpertWeights: boolean,
+  inputFeatures: features,
+  outputFeatures: features,
+  normalizationMapping: dictionary(stringAs<NormalizationMode>()),
+  freezeVisionEncoder: boolean,
+  trainExpertOnly: boolean,
+  trainStateProj: boolean,
+  optimizerLr: number,
+  optimizerBetas: pair(number),
+  optimizerEps: number,
+  optimizerWeightDecay: number,
+  optimizerGradClipNorm: number,
+  schedulerWarmupSteps: integer,
+  schedulerDecaySteps: integer,
+  schedulerDecayLr: number,
+  trainDeltaExpert: boolean,
+  useClsHead: boolean,
+  numClsPrefix: integer,
+  numClsSuffix: integer,
+  vicregWeight: number,
+  vicregLambda: number,
+  vicregMu: number,
+  vicregNu: number,
+  clsNoiseScale: number,
+  clsSimilarityThreshold: number,
+};
+
+
+/**
+ * Parses a LeRobot SmolVLA `config.json` object (already JSON-parsed). Missing keys take the SPEC §1
+ * defaults, the backbone is resolved (SPEC §2), and the result is validated.
+ */
+export function parseConfig(json: unknown): SmolVLAConfig {
+  const root = object(json, 'config.json');
+  if (root.type !== undefined && root.type !== 'smolvla') {
+    throw new Error(`type: expected "smolvla", received ${JSON.stringify(root.type)} (not a SmolVLA config)`);
+  }
+  const { value, unknown } = decodeObject(root, '', FIELDS, CONFIG_DEFAULTS);
+  const backbone = root.vlm_backbone != null ? decodeVlmBackbone(root.vlm_backbone) : resolveBackbone(value.vlmModelName);
+  const extra = Object.fromEntries(unknown.filter(([k]) => !RESERVED_KEYS.includes(k)).map(([k, v]) => [k, cloneJson(v)]));
+  const config: SmolVLAConfig = { ...value, vlmBackbone: backbone, extra };
+  validateConfig(config);
+  return config;
+}
+
+function toJson(config: ConfigFields & { vlmBackbone?: VlmBackbone; extra?: Record<string, unknown> }): Record<string, unknown> {
+  const json: Record<string, unknown> = { type: 'smolvla', ...encodeObject(config, FIELDS) };
+  if (config.vlmBackbone) json.vlm_backbone = vlmBackboneToJson(config.vlmBackbone);
+  for (const [key, v] of Object.entries(config.extra ?? {})) if (!(key in json)) json[key] = cloneJson(v);
+  return json;
+}
+
+/** The config.json object (snake_case, `"type": "smolvla"` first, `vlm_backbone` always, then `extra`). */
+export function configToJson(config: SmolVLAConfig): Record<string, unknown> {
+  return toJson(config);
+}
+
+/**
+ * The SPEC §1 defaults with `overrides` applied, validated. The backbone is resolved from
+ * `vlmModelName` unless `overrides.vlmBackbone` is given. Overrides are type-checked like config.json.
+ */
+export function defaultConfig(overrides: Partial<SmolVLAConfig> = {}): SmolVLAConfig {
+  const known = new Set<string>([...CONFIG_FIELD_NAMES, 'vlmBackbone', 'extra']);
+  const stray = Object.keys(overrides).find((k) => !known.has(k));
+  if (stray !== undefined) throw new Error(`defaultConfig: unknown field "${stray}"`);
+  if (overrides.extra) checkExtraKeys(overrides.extra); // toJson would let a modelled key shadow them
+  return parseConfig(toJson({ ...CONFIG_DEFAULTS, ...overrides }));
+}
+
+/** Reads and parses `<dir>/config.json`; errors name the file. */
+export async function readConfig(dir: string): Promise<SmolVLAConfig> {
+  const file = path.join(dir, 'config.json');
+  let json: unknown;
+  try {
+    json = JSON.parse(await fsp.readFile(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: cannot read the config: ${(e as Error).message}`);
+  }
+  try {
+    return parseConfig(json);
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Validates and writes `<dir>/config.json` atomically (temporary file, fsync, rename, then fsync of the
+ * folder): a crash leaves the old file or the new one, never a torn one. Creates `dir` if needed.
+ */
+export async function writeConfig(dir: string, config: SmolVLAConfig): Promise<void> {
+  validateConfig(config);
+  await fsp.mkdir(dir, { recursive: true });
+  const file = path.join(dir, 'config.json');
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const handle = await fsp.open(tmp, 'w');
+    try {
+      await handle.writeFile(`${JSON.stringify(configToJson(config), null, 4)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  const folder = await fsp.open(dir, 'r');
+  try {
+    await folder.sync(); // makes the rename itself durable
+  } finally {
+    await folder.close();
+  }
+}

@@ -1,0 +1,38 @@
+/** AbortSignal -> native cancellation token, checked between denoising steps. */
+import { native, type NativeCancel } from '../native';
+
+export interface Cancellable {
+  /** Abort the work (it rejects with an Error whose name is 'AbortError'). */
+  signal?: AbortSignal;
+  /** Give up after this many milliseconds (same rejection). */
+  timeoutMs?: number;
+}
+
+/** Runs `work` with a native token wired to the signal and/or the timeout. */
+export async function withCancel<T>(options: Cancellable, work: (token: NativeCancel | null) => Promise<T>): Promise<T> {
+  const signals: AbortSignal[] = [];
+  if (options.signal) signals.push(options.signal);
+  if (options.timeoutMs !== undefined) {
+    if (!(options.timeoutMs > 0)) throw new RangeError(`timeoutMs: expected a positive number, got ${options.timeoutMs}`);
+    signals.push(AbortSignal.timeout(options.timeoutMs));
+  }
+  if (signals.length === 0) return work(null);
+  const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
+  const abortError = () => {
+    const err = new Error(signal.reason instanceof Error ? signal.reason.message : 'the operation was aborted');
+    err.name = 'AbortError';
+    return err;
+  };
+  if (signal.aborted) throw abortError();
+  const token = new native.NativeCancel();
+  const onAbort = () => token.cancel();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await work(token);
+  } catch (err) {
+    if (signal.aborted) throw abortError();
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}

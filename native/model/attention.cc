@@ -1,0 +1,31 @@
+#include "model/attention.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+
+namespace smolvla::model {
+
+AttentionMask AttentionMask::from(const at::Tensor& mask) {
+  AttentionMask m;
+  m.rows = mask.size(1);
+  m.cols = mask.size(2);
+  m.blocked = mask.logical_not().view({mask.size(0), 1, 1, m.rows, m.cols});
+  return m;
+}
+
+at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {
+  const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);
+  const int64_t lk = k.size(1), kv_heads = k.size(2), groups = heads / kv_heads;
+  // (B, Hkv, G*Lq, d): heads h = kv * G + g share kv head `kv`; one batched GEMM per kv head.
+  const at::Tensor qf = q.to(at::kFloat).view({b, lq, kv_heads, groups, d}).permute({0, 2, 3, 1, 4}).reshape({b, kv_heads, groups * lq, d});
+  const at::Tensor kf = k.to(at::kFloat).permute({0, 2, 3, 1});  // (B, Hkv, d, Lk)
+  at::Tensor scores = at::matmul(qf, kf) * std::pow(static_cast<double>(d), -0.5);
+  scores.view({b, kv_heads, groups, lq, lk}).masked_fill_(mask.blocked, std::numeric_limits<float>::lowest());
+  const at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
+  const at::Tensor out = at::matmul(probs, v.permute({0, 2, 1, 3}));  // (B, Hkv, G*Lq, d)
+  return out.view({b, kv_heads, groups, lq, d}).permute({0, 3, 1, 2, 4}).reshape({b, lq, heads * d});
+}
+
+}  // namespace smolvla::model

@@ -1,0 +1,23 @@
+// Grouped-query attention with float32 scores and finite masking (SPEC §4).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include "ops/positional.h"
+
+namespace smolvla::model {
+
+// A boolean mask prepared once per pass and shared by every layer: `blocked` is ~mask shaped
+// (B, 1, 1, Lq, Lk) to broadcast over (kv head, group).
+struct AttentionMask {
+  at::Tensor blocked;
+  int64_t rows = 0, cols = 0;
+  static AttentionMask from(const at::Tensor& mask);  // mask (B, Lq, Lk) bool
+};
+
+// q (B, Lq, H, d), k/v (B, Lk, Hkv, d) -> (B, Lq, H*d). Query head h uses kv head h / (H/Hkv)
+// (repeat_interleave order) without materialising repeated keys. Scores in float32 scaled by
+// d^-0.5; blocked entries get the float32 minimum so a fully blocked row is a uniform softmax.
+at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask);
+
+}  // namespace smolvla::model

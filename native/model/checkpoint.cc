@@ -1,0 +1,98 @@
+#include "model/checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace smolvla::model {
+namespace {
+
+std::string shape_text(at::IntArrayRef s) {
+  std::ostringstream out;
+  out << "(";
+  for (size_t i = 0; i < s.size(); ++i) out << (i ? ", " : "") << s[i];
+  out << ")";
+  return out.str();
+}
+
+}  // namespace
+
+bool is_extension_key(const std::string& name) {
+  static const char* prefixes[] = {"model.vlm_with_expert.delta_expert.", "model.delta_action_",
+                                   "model.action_context_encoder.", "model.pre_cls_param", "model.suf_cls_param",
+                                   "model.obs_cls_proj.", "model.act_cls_proj."};
+  for (const char* p : prefixes) {
+    if (name.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> state_dict(const torch::nn::Module& module) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : module.named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (const auto& b : module.named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+LoadReport load_state(torch::nn::Module& module, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  std::map<std::string, at::Tensor> source(tensors.begin(), tensors.end());
+  LoadReport report;
+  std::vector<std::string> missing;
+  std::set<std::string> used;
+  torch::NoGradGuard no_grad;
+  for (auto& [name, target] : state_dict(module)) {
+    auto it = source.find(name);
+    if (it == source.end()) {
+      (is_extension_key(name) ? report.initialised : missing).push_back(name);
+      continue;
+    }
+    const at::Tensor& src = it->second;
+    if (src.sizes() != target.sizes()) {
+      // The CLS placeholders of a checkpoint saved without the head have shape (1, 2, D).
+      if ((name == "model.pre_cls_param" || name == "model.suf_cls_param")) {
+        report.initialised.push_back(name);
+        used.insert(name);
+        continue;
+      }
+      throw std::runtime_error("checkpoint tensor '" + name + "' has shape " + shape_text(src.sizes()) +
+                               " but the model (from config.json) expects " + shape_text(target.sizes()));
+    }
+    target.copy_(src);
+    report.loaded.push_back(name);
+    used.insert(name);
+  }
+  if (!missing.empty()) {
+    std::ostringstream out;
+    out << "checkpoint is missing " << missing.size() << " required tensor(s): ";
+    for (size_t i = 0; i < missing.size() && i < 10; ++i) out << (i ? ", " : "") << missing[i];
+    if (missing.size() > 10) out << ", ...";
+    throw std::runtime_error(out.str());
+  }
+  for (const auto& [name, t] : tensors) {
+    if (!used.count(name)) report.unexpected.push_back(name);
+  }
+  return report;
+}
+
+int64_t copy_expert_into_delta(torch::nn::Module& module) {
+  const std::string from = "model.vlm_with_expert.lm_expert.";
+  const std::string to = "model.vlm_with_expert.delta_expert.";
+  std::map<std::string, at::Tensor> params;
+  for (auto& [name, t] : state_dict(module)) params[name] = t;
+  torch::NoGradGuard no_grad;
+  int64_t copied = 0;
+  for (auto& [name, t] : params) {
+    if (name.rfind(to, 0) != 0) continue;
+    auto it = params.find(from + name.substr(to.size()));
+    if (it != params.end() && it->second.sizes() == t.sizes()) {
+      t.copy_(it->second);
+      ++copied;
+    }
+  }
+  return copied;
+}
+
+}  // namespace smolvla::model

@@ -1,0 +1,17 @@
+// JS observation object -> model::Observation, validated against the model's config so every
+// mistake names the key (images[i], imgMasks[i], langTokens, langMasks, state) and the expected shape.
+#pragma once
+
+#include <napi.h>
+
+#include "model/config.h"
+#include "model/flow_matching.h"
+
+namespace smolvla::napi {
+
+model::Observation observation_from_js(const Napi::Value& value, const model::ModelConfig& config);
+
+// Moves every tensor to the device (work-thread side).
+model::Observation observation_to(const model::Observation& obs, const c10::Device& device);
+
+}  // namespace smolvla::napi
