@@ -138,8 +138,23 @@ export interface NativeModel {
   info(): { parameters: number; dtype: string; device: string };
 }
 
+export interface NativeTrainer {
+  readonly steps: number;
+  readonly parameterCount: number;
+  step(
+    obs: NativeObservation,
+    actions: NativeTensor | null,
+    isPad: NativeTensor | null,
+    lr: number,
+    objective: 'delta' | 'main',
+  ): Promise<{ losses: Record<string, NativeTensor>; gradNorm: number; skipped: boolean }>;
+  saveState(path: string): Promise<void>;
+  loadState(path: string): Promise<void>;
+}
+
 export interface NativeAddon {
   NativeCancel: new () => NativeCancel;
+  createTrainer(model: NativeModel, beta1: number, beta2: number, eps: number, weightDecay: number, gradClipNorm: number): NativeTrainer;
   createModel(config: NativeModelConfig, seed: number, dtype: string, device: string): Promise<NativeModel>;
   NativeTensor: new (...args: never[]) => NativeTensor;
   tensorFromBuffer(data: ArrayBufferView, shape: number[], dtype: string): NativeTensor;

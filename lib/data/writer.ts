@@ -114,6 +114,12 @@ function validate(opts: WriteOptions): { stateDim: number; actionDim: number } {
   checkPositiveInteger('imageSize[0] (width)', width);
   checkPositiveInteger('imageSize[1] (height)', height);
   if (opts.episodesPerFile !== undefined) checkPositiveInteger('episodesPerFile', opts.episodesPerFile);
+  if (opts.imageStorage !== undefined && opts.imageStorage !== 'video' && opts.imageStorage !== 'image') {
+    throw new Error(`imageStorage must be 'video' or 'image', got ${JSON.stringify(opts.imageStorage)}`);
+  }
+  if (new Set(opts.cameraKeys).size !== opts.cameraKeys.length || opts.cameraKeys.some((k) => typeof k !== 'string' || k.includes('/'))) {
+    throw new Error(`cameraKeys must be distinct feature names without '/', got ${JSON.stringify(opts.cameraKeys)}`);
+  }
   const first = opts.episodes[0]?.frames[0];
   if (!first) throw new Error('episodes must hold at least one episode with at least one frame');
   const stateDim = first.state.length;

@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   smolvla::napi::register_ops(env, exports);
   smolvla::napi::register_io(env, exports);
   smolvla::napi::register_model(env, exports);
+  smolvla::napi::register_trainer(env, exports);
   return exports;
 }
 

@@ -10,6 +10,7 @@ struct AddonData {
   Napi::FunctionReference model_ctor;
   Napi::FunctionReference cache_ctor;
   Napi::FunctionReference cancel_ctor;
+  Napi::FunctionReference trainer_ctor;
 };
 
 // Created on first use and owned by the environment.

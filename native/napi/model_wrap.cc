@@ -133,6 +133,13 @@ Napi::Object ModelWrap::Wrap(Napi::Env env, std::shared_ptr<ModelState> state) {
   return addon_data(env).model_ctor.New({Napi::External<std::shared_ptr<ModelState>>::New(env, &state)});
 }
 
+std::shared_ptr<ModelState> ModelWrap::StateOf(const Napi::Value& v, const std::string& name) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addon_data(v.Env()).model_ctor.Value())) {
+    fail_argument(name, "expected a model handle");
+  }
+  return ModelWrap::Unwrap(v.As<Napi::Object>())->state_;
+}
+
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
     throw Napi::TypeError::New(info.Env(), "NativeModel is created by createModel(), not with new");

@@ -36,6 +36,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   static Napi::Object Wrap(Napi::Env env, std::shared_ptr<ModelState> state);
+  // The model behind a JS handle; an ArgumentError naming `name` otherwise.
+  static std::shared_ptr<ModelState> StateOf(const Napi::Value& v, const std::string& name);
   explicit ModelWrap(const Napi::CallbackInfo& info);
 
  private:

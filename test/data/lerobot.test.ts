@@ -171,6 +171,13 @@ describe('dataset location and errors', () => {
       /video file of camera 'observation.images.wrist', episode 1 is missing: .*episode_000001.mp4/,
     );
     await expect(open(broken('no-data', 'v3.0', 'data/chunk-000/file-001.parquet'))).rejects.toThrow(/cannot open Parquet file .*file-001.parquet/);
+    const miscounted = path.join(tmp, 'miscounted');
+    fs.cpSync(roots['v2.1'], miscounted, { recursive: true });
+    const infoFile = path.join(miscounted, 'meta', 'info.json');
+    fs.writeFileSync(infoFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(infoFile, 'utf8')), total_frames: TOTAL + 1 }));
+    await expect(open(miscounted)).rejects.toThrow(
+      `meta/info.json counts 3 episodes and ${TOTAL + 1} frames, the episode index lists 3 episodes and ${TOTAL} frames`,
+    );
   });
 
   it('falls back to the other statistics files LeRobot writes', async () => {

@@ -131,6 +131,12 @@ class LeRobotDataset implements Dataset {
       }
     }
     const total = layout.episodes.reduce((n, ep) => n + ep.length, 0);
+    if (total !== info.totalFrames || layout.episodes.length !== info.totalEpisodes) {
+      throw new Error(
+        `dataset at ${root}: meta/info.json counts ${info.totalEpisodes} episodes and ${info.totalFrames} frames, ` +
+          `the episode index lists ${layout.episodes.length} episodes and ${total} frames`,
+      );
+    }
     const cols = {
       state: new Float32Array(total * stateDim),
       action: new Float32Array(total * actionDim),
@@ -205,7 +211,7 @@ class LeRobotDataset implements Dataset {
     const decoded = await Promise.all(this.cameraKeys.map((key) => this.image(key, span, i)));
     return {
       // Keys in cameraKeys order, whatever order the decodes finished in.
-      images: Object.fromEntries(this.cameraKeys.map((key, c) => [key, decoded[c] as SampleImage])),
+      images: Object.fromEntries(this.cameraKeys.map((key, k) => [key, decoded[k] as SampleImage])),
       state: c.state.slice(i * this.stateDim, (i + 1) * this.stateDim),
       ...actionChunk(c.action, this.actionDim, i, span.end, this.chunkSize),
       task: this.tasks.get(c.taskIndex[i] as number) as string,

@@ -1,0 +1,81 @@
+/**
+ * Optimisation of the trainable parameters (SPEC §5 freezing) in libtorch: AdamW with LeRobot's
+ * SmolVLA presets and global-norm clipping; one async native call per step.
+ */
+import { native, type NativeTrainer } from '../native';
+import type { Observation, SmolVLAModel } from '../model';
+import { Tensor } from '../tensor';
+
+export type Objective = 'delta' | 'main';
+
+export interface StepInput {
+  observation: Observation;
+  /** (B, C, A) model-space targets; required by the main objective. */
+  actions?: Tensor;
+  /** (B, C) bool: chunk steps past the episode end. */
+  actionIsPad?: Tensor;
+}
+
+export interface StepOutput {
+  /** Scalar losses and monitoring values, reduced to numbers (tensors averaged). */
+  metrics: Record<string, number>;
+  gradNorm: number;
+  /** True when the loss was NaN or infinite: no update was applied. */
+  skipped: boolean;
+}
+
+export class Optimizer {
+  private readonly trainer: NativeTrainer;
+  readonly objective: Objective;
+
+  constructor(model: SmolVLAModel, objective: Objective = model.config.trainDeltaExpert ? 'delta' : 'main') {
+    const c = model.config;
+    const [b1, b2] = c.optimizerBetas;
+    this.trainer = native.createTrainer(model.handle, b1, b2, c.optimizerEps, c.optimizerWeightDecay, c.optimizerGradClipNorm);
+    this.objective = objective;
+  }
+
+  /** Optimiser steps taken (restored by loadState). */
+  get steps(): number {
+    return this.trainer.steps;
+  }
+
+  /** Number of trainable scalars. */
+  get parameterCount(): number {
+    return this.trainer.parameterCount;
+  }
+
+  /** One forward/backward/clip/AdamW step at learning rate `lr`. */
+  async step(input: StepInput, lr: number): Promise<StepOutput> {
+    const o = input.observation;
+    const r = await this.trainer.step(
+      {
+        images: o.images.map((t) => t.handle),
+        imgMasks: o.imgMasks.map((t) => t.handle),
+        langTokens: o.langTokens.handle,
+        langMasks: o.langMasks.handle,
+        state: o.state.handle,
+      },
+      input.actions?.handle ?? null,
+      input.actionIsPad?.handle ?? null,
+      lr,
+      this.objective,
+    );
+    const metrics: Record<string, number> = {};
+    for (const [k, h] of Object.entries(r.losses)) {
+      const t = new Tensor(h);
+      const values = t.toFloat32();
+      metrics[k] = values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+      t.dispose();
+    }
+    return { metrics, gradNorm: r.gradNorm, skipped: r.skipped };
+  }
+
+  async saveState(file: string): Promise<void> {
+    await this.trainer.saveState(file);
+  }
+
+  async loadState(file: string): Promise<void> {
+    await this.trainer.loadState(file);
+  }
+}
