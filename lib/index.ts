@@ -2,6 +2,6 @@
 export { Tensor, disposeAll, type DType, type TensorData } from './tensor';
 export * as ops from './ops';
 export { readSafetensors, writeSafetensors, type SafetensorsContent } from './safetensors';
-export { setNumThreads, getNumThreads, resolveDevice, cudaDeviceCount, manualSeed, buildInfo } from './runtime';
+export { setNumThreads, getNumThreads, resolveDevice, cudaDeviceCount, manualSeed, buildInfo, matmulThroughput } from './runtime';
 export * from './config';
 export * from './model';

@@ -30,3 +30,11 @@ export function manualSeed(seed: number): void {
 export function buildInfo(): NativeBuildInfo {
   return native.buildInfo();
 }
+
+/**
+ * Measured GEMM throughput (GFLOP/s) of an (m, k) x (k, n) product in `dtype` through libtorch's
+ * linear, with the current thread count: the roof benchmarks compare against.
+ */
+export function matmulThroughput(m: number, k: number, n: number, dtype: 'float32' | 'bfloat16' = 'float32', seconds = 1): number {
+  return native.matmulThroughput(m, k, n, dtype, seconds);
+}

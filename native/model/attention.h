@@ -20,4 +20,10 @@ struct AttentionMask {
 // d^-0.5; blocked entries get the float32 minimum so a fully blocked row is a uniform softmax.
 at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask);
 
+// Unmasked multi-head attention (the vision encoder): q, k, v (B, L, H, d), possibly strided views
+// of a packed projection -> (B, L, H*d). Scores (q k^T) * scale, softmax in float32, then @ v — the
+// reference's math, computed per (sample, head, block of query rows) in parallel so each block's
+// scores stay in cache instead of materialising (B, H, L, L).
+at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale);
+
 }  // namespace smolvla::model

@@ -16,8 +16,11 @@ Qkv project(DecoderLayer layer, const at::Tensor& h, int64_t head_dim) {
   const at::Tensor x = layer->input_layernorm(h);
   const int64_t b = h.size(0), l = h.size(1);
   auto& a = *layer->self_attn;
-  return {a.q_proj(x).view({b, l, -1, head_dim}), a.k_proj(x).view({b, l, -1, head_dim}),
-          a.v_proj(x).view({b, l, -1, head_dim})};
+  const int64_t q_width = a.q_proj->weight.size(0), kv_width = a.k_proj->weight.size(0);
+  const at::Tensor qkv = a.qkv(x);
+  return {qkv.narrow(-1, 0, q_width).view({b, l, -1, head_dim}),
+          qkv.narrow(-1, q_width, kv_width).view({b, l, -1, head_dim}),
+          qkv.narrow(-1, q_width + kv_width, kv_width).view({b, l, -1, head_dim})};
 }
 
 // o_proj + residual, post-attention RMSNorm, gated MLP + residual.

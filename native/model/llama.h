@@ -8,6 +8,8 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
+#include "model/packed_linear.h"
+
 namespace smolvla::model {
 
 // SPEC §7: normalise in float32, cast back, then multiply by plain w.
@@ -27,6 +29,11 @@ struct AttentionProjImpl : torch::nn::Module {
   // paired with a cross-attention layer).
   AttentionProjImpl(int64_t hidden, int64_t heads, int64_t kv_heads, int64_t head_dim, int64_t kv_in);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  // q, k, v of one input in one GEMM (self-attention layers): (.., (H + 2 Hkv) * d).
+  at::Tensor qkv(const at::Tensor& x) { return qkv_.forward(x, {q_proj, k_proj, v_proj}); }
+
+ private:
+  PackedLinear qkv_;
 };
 TORCH_MODULE(AttentionProj);
 
@@ -34,6 +41,9 @@ struct GatedMlpImpl : torch::nn::Module {
   GatedMlpImpl(int64_t hidden, int64_t intermediate);
   at::Tensor forward(const at::Tensor& x);
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+
+ private:
+  PackedLinear gate_up_;
 };
 TORCH_MODULE(GatedMlp);
 

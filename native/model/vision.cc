@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "model/attention.h"
 
 namespace smolvla::model {
 
@@ -53,12 +54,15 @@ VisionAttentionImpl::VisionAttentionImpl(const VisionDims& d) : heads_(d.heads),
 
 at::Tensor VisionAttentionImpl::forward(const at::Tensor& x) {
   const int64_t b = x.size(0), n = x.size(1);
-  auto heads = [&](const at::Tensor& t) { return t.view({b, n, heads_, head_dim_}).transpose(1, 2); };
-  const at::Tensor q = heads(q_proj(x)), k = heads(k_proj(x)), v = heads(v_proj(x));
-  // Every patch is valid: no mask. Softmax in float32 as transformers' eager attention.
-  const at::Tensor w = at::matmul(q, k.transpose(-1, -2)) * std::pow(static_cast<double>(head_dim_), -0.5);
+  const double scale = std::pow(static_cast<double>(head_dim_), -0.5);
+  // One GEMM for q, k and v; the heads are strided views of it.
+  const at::Tensor qkv = qkv_.forward(x, {q_proj, k_proj, v_proj}).view({b, n, 3, heads_, head_dim_});
+  const at::Tensor q = qkv.select(2, 0), k = qkv.select(2, 1), v = qkv.select(2, 2);
+  if (!qkv.requires_grad() && !getenv("SMOLVLA_NO_BLOCKED")) return out_proj(blocked_attention(q, k, v, scale));
+  // Under autograd: the same math as whole tensors (no mask: every patch is valid; softmax in float32).
+  const at::Tensor w = at::matmul(q.transpose(1, 2), k.permute({0, 2, 3, 1})) * scale;
   const at::Tensor probs = at::softmax(w, -1, at::kFloat).to(q.scalar_type());
-  return out_proj(at::matmul(probs, v).transpose(1, 2).reshape({b, n, heads_ * head_dim_}));
+  return out_proj(at::matmul(probs, v.transpose(1, 2)).transpose(1, 2).reshape({b, n, heads_ * head_dim_}));
 }
 
 VisionMlpImpl::VisionMlpImpl(const VisionDims& d) {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "model/config.h"
+#include "model/packed_linear.h"
 
 namespace smolvla::model {
 
@@ -42,6 +43,7 @@ struct VisionAttentionImpl : torch::nn::Module {
 
  private:
   int64_t heads_, head_dim_;
+  PackedLinear qkv_;
 };
 TORCH_MODULE(VisionAttention);
 

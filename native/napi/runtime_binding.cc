@@ -1,8 +1,14 @@
 // Threads, devices, seeds and build facts.
+#include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
+
+#include <dlfcn.h>
 
 #include "core/check.h"
 #include "napi/args.h"
@@ -20,6 +26,10 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   const int64_t n = arg_int(info, 0, "threads");
   if (n < 1 || n > 4096) fail_argument("threads", "expected an integer in [1, 4096], got " + std::to_string(n));
   at::set_num_threads(static_cast<int>(n));
+  // A pthread OpenBLAS (Debian's fast one) runs its own thread pool that libtorch 1.x does not
+  // size; keep it at the same count so "n threads" means n cores, for us and for benchmarks.
+  using SetThreads = void (*)(int);
+  if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(static_cast<int>(n));
   return info.Env().Undefined();
 }
 
@@ -38,6 +48,29 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   if (seed < 0) fail_argument("seed", "expected a non-negative integer");
   at::manual_seed(static_cast<uint64_t>(seed));
   return info.Env().Undefined();
+}
+
+// matmulThroughput(m, k, n, dtype, seconds) -> GFLOP/s of x (m, k) @ w^T (n, k) through at::linear
+// (the path every projection takes): the machine's matrix roof for a dtype, measured in-process.
+Napi::Value MatmulThroughput(const Napi::CallbackInfo& info) {
+  const int64_t m = arg_int(info, 0, "m"), k = arg_int(info, 1, "k"), n = arg_int(info, 2, "n");
+  const at::ScalarType dtype = parse_dtype(arg_string(info, 3, "dtype"), "dtype");
+  const double seconds = arg_number(info, 4, "seconds");
+  if (m <= 0 || k <= 0 || n <= 0) fail_argument("m", "matrix sizes must be positive");
+  c10::InferenceMode guard;
+  const auto opts = at::TensorOptions().dtype(dtype);
+  const at::Tensor x = at::randn({m, k}).to(dtype), w = at::randn({n, k}).to(dtype);
+  at::linear(x, w);  // warm up (allocations, thread pool)
+  int64_t iters = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  do {
+    at::linear(x, w);
+    ++iters;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  } while (elapsed < seconds);
+  (void)opts;
+  return Napi::Number::New(info.Env(), 2.0 * m * k * n * iters / elapsed / 1e9);
 }
 
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
@@ -59,6 +92,7 @@ void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("checkDevice", Napi::Function::New(env, guarded<CheckDevice>, "checkDevice"));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, guarded<CudaDeviceCount>, "cudaDeviceCount"));
   exports.Set("manualSeed", Napi::Function::New(env, guarded<ManualSeed>, "manualSeed"));
+  exports.Set("matmulThroughput", Napi::Function::New(env, guarded<MatmulThroughput>, "matmulThroughput"));
   exports.Set("buildInfo", Napi::Function::New(env, guarded<BuildInfo>, "buildInfo"));
 }
 

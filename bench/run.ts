@@ -1,0 +1,142 @@
+/**
+ * `npm run bench`: one chunk of SmolVLA (full-size shape with random weights, and a small config)
+ * timed here and with the PyTorch reference (test/reference) on the same work and thread count, in
+ * the same run, next to the machine's matrix roof measured in-process.
+ *
+ * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small] [--json out.json]
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, Tensor, type SmolVLAConfig } from '../lib/index';
+import { chunkFlops } from './flops';
+
+interface Args {
+  threads: number;
+  repeats: number;
+  dtype: 'float32' | 'bfloat16';
+  only?: string;
+  json?: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32' };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    if (flag === '--threads') args.threads = Number(value);
+    else if (flag === '--repeats') args.repeats = Number(value);
+    else if (flag === '--dtype' && (value === 'float32' || value === 'bfloat16')) args.dtype = value;
+    else if (flag === '--only') args.only = value;
+    else if (flag === '--json') args.json = value;
+    else throw new Error(`unknown or invalid argument ${argv[i]} (see the header of bench/run.ts)`);
+  }
+  return args;
+}
+
+const features = {
+  inputFeatures: {
+    'observation.images.top': { type: 'VISUAL' as const, shape: [3, 512, 512] },
+    'observation.state': { type: 'STATE' as const, shape: [6] },
+  },
+  outputFeatures: { action: { type: 'ACTION' as const, shape: [6] } },
+};
+
+function configFor(size: string): SmolVLAConfig {
+  if (size === 'full') return defaultConfig({ ...features, useClsHead: true });
+  const raw = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'bench', 'small_config.json'), 'utf8')) as object;
+  return parseConfig({ ...raw, input_features: { 'observation.images.top': { type: 'VISUAL', shape: [3, 512, 512] }, 'observation.state': { type: 'STATE', shape: [6] } }, output_features: { action: { type: 'ACTION', shape: [6] } } });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function peakRssMb(): number {
+  const status = fs.readFileSync('/proc/self/status', 'utf8');
+  const m = /VmHWM:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : process.memoryUsage().rss / 1e6;
+}
+
+async function ours(config: SmolVLAConfig, args: Args) {
+  const model = await SmolVLAModel.create(config, { seed: 0, dtype: args.dtype });
+  const side = config.resizeImgsWithPadding[1];
+  const obs = {
+    images: [Tensor.from(Float32Array.from({ length: 3 * side * side }, (_, i) => Math.sin(i) * 0.9), [1, 3, side, side])],
+    imgMasks: [Tensor.fromBools([1], [1])],
+    langTokens: Tensor.fromInts(Array.from({ length: 48 }, (_, i) => (i * 7) % 1000), [1, 48]),
+    langMasks: Tensor.fromBools(Array(48).fill(1), [1, 48]),
+    state: Tensor.from(new Float32Array(config.maxStateDim), [1, config.maxStateDim]),
+  };
+  const prefix: number[] = [];
+  const denoise: number[] = [];
+  for (let r = 0; r <= args.repeats; r++) {
+    const t0 = performance.now();
+    const cache = await model.prefix(obs);
+    const t1 = performance.now();
+    const { actions } = await model.sample(cache);
+    const t2 = performance.now();
+    actions.dispose();
+    cache.dispose();
+    if (r > 0) {
+      prefix.push((t1 - t0) / 1000);
+      denoise.push((t2 - t1) / 1000);
+    }
+  }
+  return { prefix: median(prefix), denoise: median(denoise), peakMb: peakRssMb() };
+}
+
+function reference(size: string, args: Args) {
+  const script = path.join(__dirname, '..', '..', 'bench', 'reference_bench.py');
+  const r = spawnSync('/usr/bin/python3', [script, JSON.stringify({ threads: args.threads, size, dtype: args.dtype, batch: 1, repeats: args.repeats })], {
+    encoding: 'utf8',
+    env: { ...process.env, OPENBLAS_NUM_THREADS: String(args.threads), OMP_NUM_THREADS: String(args.threads) },
+  });
+  if (r.status !== 0) throw new Error(`PyTorch reference failed (is python3-torch installed?):\n${r.stderr}`);
+  const j = JSON.parse(r.stdout) as { prefix_s: number[]; decode_s: number[]; peak_rss_mb: number; torch: string };
+  return { prefix: median(j.prefix_s), denoise: median(j.decode_s), peakMb: j.peak_rss_mb, torch: j.torch };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  setNumThreads(args.threads);
+  const roof = Math.max(matmulThroughput(1024, 768, 3072, args.dtype, 1), matmulThroughput(1024, 960, 2560, args.dtype, 1));
+  const roofSmallM = matmulThroughput(50, 720, 2048, args.dtype, 1);
+  console.log(`threads ${args.threads}, dtype ${args.dtype}`);
+  console.log(`matrix roof (at::linear, in-process): ${roof.toFixed(1)} GFLOP/s at M=1024; ${roofSmallM.toFixed(1)} GFLOP/s at M=50 (decode-shaped)`);
+  const rows: Array<Record<string, string | number>> = [];
+  const results: Record<string, unknown> = { threads: args.threads, dtype: args.dtype, roofGflops: roof, roofSmallMGflops: roofSmallM };
+  for (const size of ['small', 'full']) {
+    if (args.only && args.only !== size) continue;
+    const config = configFor(size);
+    const flops = chunkFlops(config, 1, 48);
+    const a = await ours(config, args);
+    const b = reference(size, args);
+    const stage = (name: string, mine: number, theirs: number, f: number) => {
+      rows.push({
+        config: size,
+        stage: name,
+        'ours ms': (mine * 1000).toFixed(0),
+        'torch ms': (theirs * 1000).toFixed(0),
+        'ratio ours/torch': (mine / theirs).toFixed(2),
+        'GFLOP': (f / 1e9).toFixed(1),
+        'ours GFLOP/s': (f / mine / 1e9).toFixed(1),
+        'ours % roof': ((100 * f) / mine / 1e9 / roof).toFixed(0),
+        'torch % roof': ((100 * f) / theirs / 1e9 / roof).toFixed(0),
+      });
+    };
+    stage('prefix', a.prefix, b.prefix, flops.prefix);
+    stage('denoise x' + config.numSteps, a.denoise, b.denoise, flops.denoise);
+    stage('chunk', a.prefix + a.denoise, b.prefix + b.denoise, flops.total);
+    rows.push({ config: size, stage: 'peak RSS MB', 'ours ms': a.peakMb.toFixed(0), 'torch ms': b.peakMb.toFixed(0) });
+    results[size] = { ours: a, torch: b, flops };
+  }
+  console.table(rows);
+  console.log('ratio < 1: ours is faster. % roof: achieved matrix FLOP rate over the in-process GEMM roof.');
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

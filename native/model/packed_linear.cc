@@ -1,0 +1,47 @@
+#include "model/packed_linear.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+namespace smolvla::model {
+
+bool PackedLinear::stale(const std::vector<torch::nn::Linear>& parts) const {
+  if (!weight_.defined() || versions_.size() != parts.size()) return true;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const at::Tensor& w = parts[i]->weight;
+    if (w._version() != versions_[i] || w.data_ptr() != storages_[i]) return true;
+    if (w.scalar_type() != weight_.scalar_type() || w.device() != weight_.device()) return true;
+  }
+  return false;
+}
+
+at::Tensor PackedLinear::forward(const at::Tensor& x, const std::vector<torch::nn::Linear>& parts) {
+  std::vector<at::Tensor> ws, bs;
+  bool trainable = false;
+  for (const auto& p : parts) {
+    ws.push_back(p->weight);
+    if (p->bias.defined()) bs.push_back(p->bias);
+    trainable = trainable || p->weight.requires_grad();
+  }
+  if (trainable && at::GradMode::is_enabled()) {
+    // Differentiable concatenation: gradients flow back to each part.
+    return at::linear(x, at::cat(ws, 0), bs.empty() ? at::Tensor() : at::cat(bs, 0));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stale(parts)) {
+    // Normal (not inference-mode) tensors: autograd may save them for backward in a later call.
+    c10::InferenceMode normal_tensors(false);
+    at::NoGradGuard no_grad;
+    weight_ = at::cat(ws, 0);
+    bias_ = bs.empty() ? at::Tensor() : at::cat(bs, 0);
+    versions_.clear();
+    storages_.clear();
+    for (const auto& w : ws) {
+      versions_.push_back(w._version());
+      storages_.push_back(w.data_ptr());
+    }
+  }
+  return at::linear(x, weight_, bias_);
+}
+
+}  // namespace smolvla::model

@@ -1,0 +1,27 @@
+// Several Linear layers applied to the same input as one GEMM: their weights concatenated along the
+// output axis (q/k/v, gate/up). The packed copy is rebuilt when a source changes (version counter,
+// storage, dtype or device); under autograd with trainable parts the concatenation is done per
+// call so gradients reach the original parameters.
+#pragma once
+
+#include <torch/nn/modules/linear.h>
+
+#include <mutex>
+#include <vector>
+
+namespace smolvla::model {
+
+class PackedLinear {
+ public:
+  // y = x @ cat(W_i)^T + cat(b_i): (.., sum of out_i). All parts must agree on having a bias.
+  at::Tensor forward(const at::Tensor& x, const std::vector<torch::nn::Linear>& parts);
+
+ private:
+  bool stale(const std::vector<torch::nn::Linear>& parts) const;
+  at::Tensor weight_, bias_;
+  std::vector<int64_t> versions_;
+  std::vector<const void*> storages_;
+  std::mutex mutex_;
+};
+
+}  // namespace smolvla::model
