@@ -33,6 +33,8 @@ export interface NativeBuildInfo {
   cudaCompiled: boolean;
   mkldnn: boolean;
   parallel: string;
+  /** The libtorch shared library this process actually loaded. */
+  torchLibrary?: string;
 }
 
 /** Flat model dimensions and switches (native/napi/model_config.cc reads exactly these). */
@@ -224,14 +226,36 @@ function explainLoadFailure(cause: unknown): Error {
   return new Error(message, { cause });
 }
 
+/**
+ * A binary only works with the libtorch it was built against (SPEC §10): when the library loaded
+ * at run time lives elsewhere than the one recorded at build time, say so with the rebuild command.
+ */
+function checkTorchLocation(addon: NativeAddon): void {
+  const infoFile = path.join(packageRoot, 'build', 'torch-info.json');
+  const loaded = addon.buildInfo().torchLibrary;
+  if (!loaded || !fs.existsSync(infoFile)) return;
+  const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as { libdir: string; version: string };
+  const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : p);
+  if (info.libdir && path.dirname(real(loaded)) !== real(info.libdir) && process.env.SMOLVLA_ALLOW_TORCH_MISMATCH !== '1') {
+    throw new Error(
+      `smolvla-node: the addon was built against libtorch ${info.version} in ${info.libdir} but loaded ${loaded}.\n` +
+        `  Rebuild it for the libtorch you use: (cd ${packageRoot} && npm run build:native)\n` +
+        '  (or set SMOLVLA_ALLOW_TORCH_MISMATCH=1 if both are the same build).',
+    );
+  }
+}
+
 function load(): NativeAddon {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  let addon: NativeAddon;
   try {
-    return nodeGypBuild(packageRoot) as NativeAddon;
+    addon = nodeGypBuild(packageRoot) as NativeAddon;
   } catch (err) {
     throw explainLoadFailure(err);
   }
+  checkTorchLocation(addon);
+  return addon;
 }
 
 export const native: NativeAddon = load();

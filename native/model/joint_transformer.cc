@@ -25,7 +25,7 @@ Qkv project(DecoderLayer layer, const at::Tensor& h, int64_t head_dim) {
 
 // o_proj + residual, post-attention RMSNorm, gated MLP + residual.
 at::Tensor finish(DecoderLayer layer, const at::Tensor& h, const at::Tensor& attention) {
-  const at::Tensor x = layer->self_attn->o_proj(attention) + h;
+  const at::Tensor x = dense(attention, layer->self_attn->o_proj) + h;
   return layer->mlp(layer->post_attention_layernorm(x)) + x;
 }
 
@@ -90,8 +90,8 @@ ExpertKV VlmWithExpertImpl::project_cache(const KVCache& cache, Expert which) {
     const at::Tensor& k = cache.keys[i];
     const at::Tensor& v = cache.values[i];
     const int64_t b = k.size(0), p = k.size(1), d = c_.text.head_dim;
-    out.keys[i] = a.k_proj(k.reshape({b, p, -1})).view({b, p, -1, d});
-    out.values[i] = a.v_proj(v.reshape({b, p, -1})).view({b, p, -1, d});
+    out.keys[i] = dense(k.reshape({b, p, -1}), a.k_proj).view({b, p, -1, d});
+    out.values[i] = dense(v.reshape({b, p, -1}), a.v_proj).view({b, p, -1, d});
   }
   return out;
 }
@@ -166,14 +166,14 @@ StreamOutputs VlmWithExpertImpl::forward(const at::Tensor& prefix_in, const at::
         if (!keys.defined()) throw std::logic_error("cross-attention layer without prefix keys or a cache");
         auto& a = *expert_layer->self_attn;
         const int64_t b = suffix.size(0), s = suffix.size(1), p = keys.size(1);
-        const at::Tensor q = a.q_proj(expert_layer->input_layernorm(suffix)).view({b, s, -1, d});
+        const at::Tensor q = dense(expert_layer->input_layernorm(suffix), a.q_proj).view({b, s, -1, d});
         at::Tensor ek, ev;
         if (!has_prefix && expert_kv != nullptr && expert_kv->keys[i].defined()) {
           ek = expert_kv->keys[i];
           ev = expert_kv->values[i];
         } else {
-          ek = a.k_proj(keys.reshape({b, p, -1})).view({b, p, -1, d});
-          ev = a.v_proj(values.reshape({b, p, -1})).view({b, p, -1, d});
+          ek = dense(keys.reshape({b, p, -1}), a.k_proj).view({b, p, -1, d});
+          ev = dense(values.reshape({b, p, -1}), a.v_proj).view({b, p, -1, d});
         }
         suffix_att = grouped_attention(ops::apply_rope(q, plan.cross_rope), ek, ev, plan.cross);
       }

@@ -32,7 +32,7 @@ GatedMlpImpl::GatedMlpImpl(int64_t hidden, int64_t intermediate) {
 
 at::Tensor GatedMlpImpl::forward(const at::Tensor& x) {
   const auto gate_up = gate_up_.forward(x, {gate_proj, up_proj}).chunk(2, -1);
-  return down_proj(at::silu(gate_up[0]) * gate_up[1]);
+  return dense(at::silu(gate_up[0]) * gate_up[1], down_proj);
 }
 
 DecoderLayerImpl::DecoderLayerImpl(int64_t hidden, int64_t intermediate, int64_t heads, int64_t kv_heads,

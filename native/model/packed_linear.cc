@@ -5,6 +5,13 @@
 
 namespace smolvla::model {
 
+at::Tensor dense(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (x.dim() == 2) return at::linear(x, weight, bias);
+  auto shape = x.sizes().vec();
+  shape.back() = weight.size(0);
+  return at::linear(x.reshape({-1, x.size(-1)}), weight, bias).view(shape);
+}
+
 bool PackedLinear::stale(const std::vector<torch::nn::Linear>& parts) const {
   if (!weight_.defined() || versions_.size() != parts.size()) return true;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -25,7 +32,7 @@ at::Tensor PackedLinear::forward(const at::Tensor& x, const std::vector<torch::n
   }
   if (trainable && at::GradMode::is_enabled()) {
     // Differentiable concatenation: gradients flow back to each part.
-    return at::linear(x, at::cat(ws, 0), bs.empty() ? at::Tensor() : at::cat(bs, 0));
+    return dense(x, at::cat(ws, 0), bs.empty() ? at::Tensor() : at::cat(bs, 0));
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (stale(parts)) {
@@ -41,7 +48,7 @@ at::Tensor PackedLinear::forward(const at::Tensor& x, const std::vector<torch::n
       storages_.push_back(w.data_ptr());
     }
   }
-  return at::linear(x, weight_, bias_);
+  return dense(x, weight_, bias_);
 }
 
 }  // namespace smolvla::model

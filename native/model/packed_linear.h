@@ -11,6 +11,11 @@
 
 namespace smolvla::model {
 
+// x (.., K) @ W^T + b through a 2-D GEMM with the bias fused (addmm): libtorch 1.x sends 3-D inputs
+// through matmul and a separate bias add.
+at::Tensor dense(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+inline at::Tensor dense(const at::Tensor& x, const torch::nn::Linear& layer) { return dense(x, layer->weight, layer->bias); }
+
 class PackedLinear {
  public:
   // y = x @ cat(W_i)^T + cat(b_i): (.., sum of out_i). All parts must agree on having a bias.

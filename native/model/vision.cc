@@ -58,7 +58,8 @@ at::Tensor VisionAttentionImpl::forward(const at::Tensor& x) {
   // One GEMM for q, k and v; the heads are strided views of it.
   const at::Tensor qkv = qkv_.forward(x, {q_proj, k_proj, v_proj}).view({b, n, 3, heads_, head_dim_});
   const at::Tensor q = qkv.select(2, 0), k = qkv.select(2, 1), v = qkv.select(2, 2);
-  if (!qkv.requires_grad() && !getenv("SMOLVLA_NO_BLOCKED")) return out_proj(blocked_attention(q, k, v, scale));
+  // Blocked CPU path; GPUs (and autograd) take the batched whole-tensor path below.
+  if (!qkv.requires_grad() && qkv.is_cpu()) return dense(blocked_attention(q, k, v, scale), out_proj);
   // Under autograd: the same math as whole tensors (no mask: every patch is valid; softmax in float32).
   const at::Tensor w = at::matmul(q.transpose(1, 2), k.permute({0, 2, 3, 1})) * scale;
   const at::Tensor probs = at::softmax(w, -1, at::kFloat).to(q.scalar_type());
@@ -70,7 +71,7 @@ VisionMlpImpl::VisionMlpImpl(const VisionDims& d) {
   fc2 = register_module("fc2", torch::nn::Linear(d.intermediate, d.hidden));
 }
 
-at::Tensor VisionMlpImpl::forward(const at::Tensor& x) { return fc2(at::gelu(fc1(x), "tanh")); }
+at::Tensor VisionMlpImpl::forward(const at::Tensor& x) { return dense(at::gelu(dense(x, fc1), "tanh"), fc2); }
 
 VisionEncoderLayerImpl::VisionEncoderLayerImpl(const VisionDims& d) {
   const auto ln = torch::nn::LayerNormOptions({d.hidden}).eps(d.eps);
@@ -126,6 +127,6 @@ ConnectorImpl::ConnectorImpl(int64_t vision_hidden, int64_t text_hidden, int64_t
       "modality_projection", ModalityProjection(vision_hidden * scale_factor * scale_factor, text_hidden));
 }
 
-at::Tensor ConnectorImpl::forward(const at::Tensor& x) { return modality_projection->proj(shuffle_patches(x, scale_)); }
+at::Tensor ConnectorImpl::forward(const at::Tensor& x) { return dense(shuffle_patches(x, scale_), modality_projection->proj); }
 
 }  // namespace smolvla::model

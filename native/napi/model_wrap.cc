@@ -3,6 +3,10 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <cstdlib>
+#include <memory>
 
 #include "core/check.h"
 #include "io/safetensors.h"
@@ -61,10 +65,13 @@ void expect_cache_owner(const CacheState& cache, const ModelState* model, const 
   if (cache.owner != model) fail_argument(name, "a cache made by this model (caches are not portable between models)");
 }
 
-// Runs `fn` under the model's lock: one call at a time per model.
+// Runs `fn` under the model's lock: one call at a time per model. With SMOLVLA_PROFILE=<file>,
+// each call also writes a Chrome trace of its libtorch operators there (chrome://tracing).
 template <typename Fn>
 auto locked(const std::shared_ptr<ModelState>& s, Fn&& fn) {
   std::lock_guard<std::mutex> lock(s->mutex);
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+  if (const char* file = std::getenv("SMOLVLA_PROFILE")) profile = std::make_unique<torch::autograd::profiler::RecordProfile>(file);
   return fn();
 }
 

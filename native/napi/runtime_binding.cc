@@ -81,6 +81,11 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   out.Set("cudaCompiled", at::hasCUDA());
   out.Set("mkldnn", at::hasMKLDNN());
   out.Set("parallel", at::get_parallel_info());
+  // Where the libtorch in use was loaded from (compared with the build's by lib/native.ts).
+  Dl_info where{};
+  if (dladdr(reinterpret_cast<void*>(&at::get_num_threads), &where) != 0 && where.dli_fname != nullptr) {
+    out.Set("torchLibrary", where.dli_fname);
+  }
   return out;
 }
 
