@@ -5,3 +5,4 @@ export { readSafetensors, writeSafetensors, type SafetensorsContent } from './sa
 export { setNumThreads, getNumThreads, resolveDevice, cudaDeviceCount, manualSeed, buildInfo, matmulThroughput } from './runtime';
 export * from './config';
 export * from './model';
+export * from './policy';

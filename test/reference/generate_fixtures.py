@@ -10,6 +10,7 @@ import torch  # noqa: E402
 
 import fixtures_models  # noqa: E402
 import fixtures_ops  # noqa: E402
+import fixtures_policy  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
 
@@ -20,6 +21,8 @@ def main():
     fixtures_ops.generate(os.path.join(FIXTURES, "ops"))
     print(f"ops fixtures written in {time.time() - t0:.1f}s")
     fixtures_models.generate(FIXTURES)
+    print(f"model fixtures written in {time.time() - t0:.1f}s")
+    fixtures_policy.generate(FIXTURES)  # reads tiny_delta, so after the models
     print(f"all fixtures written in {time.time() - t0:.1f}s")
 
 
