@@ -6,3 +6,5 @@ export { setNumThreads, getNumThreads, resolveDevice, cudaDeviceCount, manualSee
 export * from './config';
 export * from './model';
 export * from './policy';
+export * as training from './train';
+export * as data from './data';

@@ -1,0 +1,314 @@
+/**
+ * Training checkpoints in LeRobot's layout (`utils/train_utils.py`, `constants.py`):
+ *
+ *   <output_dir>/checkpoints/<step, zero-padded to max(6, digits of total steps)>/
+ *     pretrained_model/   config.json, model.safetensors (with the normalisation statistics, so the
+ *                         folder loads standalone), train_config.json, and the tokenizer
+ *                         (tokenizer.json, tokenizer_config.json: LeRobot fetches it by name instead)
+ *     training_state/     training_step.json, optimizer_state.safetensors, optimizer_param_groups.json,
+ *                         scheduler_state.json, rng_state.json, loader_state.json, metrics_state.json
+ *   <output_dir>/checkpoints/last -> <step>   (relative symlink)
+ *
+ * Departures, all because this optimiser and RNG live in libtorch behind the addon: the optimizer
+ * state holds this project's AdamW tensors (not a torch.optim state dict), and the RNG state is the
+ * run seed (`rng_state.json`) — every step reseeds libtorch from (seed, step), which makes a resumed
+ * run draw the same noise as a straight one. `loader_state.json` and `metrics_state.json` are extra.
+ *
+ * Saving is atomic: everything goes into a hidden sibling folder, is fsynced, and is renamed into
+ * place; only then does `last` move (a symlink swapped by rename). A crash at any point leaves the
+ * previous checkpoints and `last` as they were.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+
+import type { BatchLoaderState } from '../data';
+import type { SmolVLAModel, TensorDict } from '../model';
+import type { VlmTokenizer } from '../policy/tokenizer';
+import type { Optimizer } from './optimizer';
+
+export const CHECKPOINTS_DIR = 'checkpoints';
+export const LAST_CHECKPOINT_LINK = 'last';
+export const PRETRAINED_MODEL_DIR = 'pretrained_model';
+export const TRAINING_STATE_DIR = 'training_state';
+export const TRAIN_CONFIG = 'train_config.json';
+export const TRAINING_STEP = 'training_step.json';
+export const OPTIMIZER_STATE = 'optimizer_state.safetensors';
+export const OPTIMIZER_PARAM_GROUPS = 'optimizer_param_groups.json';
+export const SCHEDULER_STATE = 'scheduler_state.json';
+export const RNG_STATE = 'rng_state.json';
+export const LOADER_STATE = 'loader_state.json';
+export const METRICS_STATE = 'metrics_state.json';
+
+/**
+ * Fault injection for the crash-safety tests: `SMOLVLA_NODE_CRASH_IN_SAVE=<step>:<n>` kills the
+ * process (SIGKILL, no cleanup) in the save of `<step>` after its n-th write (the model, the
+ * tokenizer, then one file each), `<step>:renamed` once the finished folder is in place but before
+ * `last` moves.
+ */
+export const CRASH_ENV = 'SMOLVLA_NODE_CRASH_IN_SAVE';
+
+/** LeRobot's get_step_identifier: the step zero-padded to max(6, digits of the total). */
+export function stepIdentifier(step: number, totalSteps: number): string {
+  return String(step).padStart(Math.max(6, String(totalSteps).length), '0');
+}
+
+/** What a resumed run needs besides the model and optimizer tensors. */
+export interface TrainingState {
+  /** Optimizer updates taken. */
+  step: number;
+  /** Run seed (the per-step RNG seeds derive from it). */
+  seed: number;
+  /** Loader position after the last trained batch. */
+  loader: BatchLoaderState;
+  /** Length of metrics.jsonl at the checkpoint: lines after it belong to a run that did not survive. */
+  metricsBytes: number;
+}
+
+export interface SchedulerSnapshot {
+  peakLr: number;
+  decayLr: number;
+  warmupSteps: number;
+  decaySteps: number;
+  /** Learning rate of the next update. */
+  nextLr: number;
+}
+
+export interface SaveCheckpointOptions {
+  outputDir: string;
+  step: number;
+  totalSteps: number;
+  model: SmolVLAModel;
+  /** Tensors stored next to the weights (normalisation statistics). */
+  extraTensors: TensorDict;
+  /** Saved beside the weights so the checkpoint loads with its tokenizer. */
+  tokenizer?: VlmTokenizer;
+  optimizer: Optimizer;
+  /** The run's settings, written as pretrained_model/train_config.json. */
+  trainConfig: Record<string, unknown>;
+  state: TrainingState;
+  scheduler: SchedulerSnapshot;
+}
+
+async function fsyncPath(p: string): Promise<void> {
+  const handle = await fsp.open(p, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fsyncTree(dir: string): Promise<void> {
+  for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) await fsyncTree(p);
+    else await fsyncPath(p);
+  }
+  await fsyncPath(dir);
+}
+
+async function writeJson(file: string, value: unknown): Promise<void> {
+  await fsp.writeFile(file, `${JSON.stringify(value, null, 4)}\n`);
+}
+
+/** The point of this save at which CRASH_ENV asks to die: a write count, or 'renamed'. */
+function crashPoint(step: number): number | 'renamed' | null {
+  const m = /^(\d+):(\d+|renamed)$/.exec(process.env[CRASH_ENV] ?? '');
+  if (!m || Number(m[1]) !== step) return null;
+  return m[2] === 'renamed' ? 'renamed' : Number(m[2]);
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fsp.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Step folders whose save completed (training_step.json is written last), oldest first. */
+async function completeCheckpoints(checkpointsDir: string): Promise<string[]> {
+  const ids = (await fsp.readdir(checkpointsDir)).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
+  const complete = await Promise.all(ids.map((id) => exists(path.join(checkpointsDir, id, TRAINING_STATE_DIR, TRAINING_STEP))));
+  return ids.filter((_, i) => complete[i]);
+}
+
+/** Points `checkpoints/last` at `target` (a sibling folder name) by renaming a fresh symlink over it. */
+async function updateLast(checkpointsDir: string, target: string): Promise<void> {
+  const link = path.join(checkpointsDir, LAST_CHECKPOINT_LINK);
+  const tmp = path.join(checkpointsDir, `.last-${process.pid}.tmp`);
+  await fsp.rm(tmp, { force: true });
+  await fsp.symlink(target, tmp);
+  await fsp.rename(tmp, link);
+  await fsyncPath(checkpointsDir);
+}
+
+/** Writes the checkpoint of `step` atomically and moves `last` to it; returns its folder. */
+export async function saveCheckpoint(o: SaveCheckpointOptions): Promise<string> {
+  const checkpointsDir = path.join(o.outputDir, CHECKPOINTS_DIR);
+  await fsp.mkdir(checkpointsDir, { recursive: true });
+  // Leftovers of a save that crashed: never referenced by `last`, safe to drop.
+  for (const name of await fsp.readdir(checkpointsDir)) {
+    if (name.startsWith('.tmp-') || name.startsWith('.old-')) await fsp.rm(path.join(checkpointsDir, name), { recursive: true, force: true });
+  }
+  const id = stepIdentifier(o.step, o.totalSteps);
+  const finalDir = path.join(checkpointsDir, id);
+  const tmpDir = path.join(checkpointsDir, `.tmp-${id}-${process.pid}`);
+  const crash = crashPoint(o.step);
+  let written = 0;
+  const wrote = () => {
+    if (++written === crash) process.kill(process.pid, 'SIGKILL');
+  };
+
+  const modelDir = path.join(tmpDir, PRETRAINED_MODEL_DIR);
+  const stateDir = path.join(tmpDir, TRAINING_STATE_DIR);
+  await fsp.mkdir(modelDir, { recursive: true });
+  await fsp.mkdir(stateDir, { recursive: true });
+  await o.model.save(modelDir, o.extraTensors);
+  wrote();
+  if (o.tokenizer) {
+    await o.tokenizer.save(modelDir);
+    wrote();
+  }
+  await writeJson(path.join(modelDir, TRAIN_CONFIG), o.trainConfig);
+  wrote();
+  await o.optimizer.saveState(path.join(stateDir, OPTIMIZER_STATE));
+  wrote();
+  const c = o.model.config;
+  await writeJson(path.join(stateDir, OPTIMIZER_PARAM_GROUPS), [
+    {
+      lr: o.scheduler.nextLr,
+      initial_lr: o.scheduler.peakLr,
+      betas: c.optimizerBetas,
+      eps: c.optimizerEps,
+      weight_decay: c.optimizerWeightDecay,
+      grad_clip_norm: c.optimizerGradClipNorm,
+      trainable_scalars: o.optimizer.parameterCount,
+    },
+  ]);
+  wrote();
+  // LambdaLR's state_dict fields, plus the schedule actually in effect.
+  await writeJson(path.join(stateDir, SCHEDULER_STATE), {
+    base_lrs: [o.scheduler.peakLr],
+    last_epoch: o.step,
+    _step_count: o.step + 1,
+    _last_lr: [o.scheduler.nextLr],
+    type: 'cosine_decay_with_warmup',
+    num_warmup_steps: o.scheduler.warmupSteps,
+    num_decay_steps: o.scheduler.decaySteps,
+    peak_lr: o.scheduler.peakLr,
+    decay_lr: o.scheduler.decayLr,
+  });
+  wrote();
+  await writeJson(path.join(stateDir, RNG_STATE), { seed: o.state.seed, scheme: 'libtorch manual_seed(stepSeed(seed, step)) before every update' });
+  wrote();
+  await writeJson(path.join(stateDir, LOADER_STATE), o.state.loader);
+  wrote();
+  await writeJson(path.join(stateDir, METRICS_STATE), { metrics_bytes: o.state.metricsBytes });
+  wrote();
+  // Written last: a training_state without it is incomplete by construction.
+  await writeJson(path.join(stateDir, TRAINING_STEP), { step: o.step });
+  wrote();
+  await fsyncTree(tmpDir);
+
+  let old: string | null = null;
+  if (await exists(finalDir)) {
+    // Replacing a step's folder (a run resumed from an older checkpoint reached it again): `last`
+    // must not point at it while it is briefly absent, so it falls back to the newest other one.
+    const lastTarget = await fsp.readlink(path.join(checkpointsDir, LAST_CHECKPOINT_LINK)).catch(() => null);
+    const fallback = (await completeCheckpoints(checkpointsDir)).filter((d) => d !== id).pop();
+    if (lastTarget === id && fallback) await updateLast(checkpointsDir, fallback);
+    old = path.join(checkpointsDir, `.old-${id}-${process.pid}`);
+    await fsp.rename(finalDir, old);
+  }
+  await fsp.rename(tmpDir, finalDir);
+  await fsyncPath(checkpointsDir);
+  if (crash === 'renamed') process.kill(process.pid, 'SIGKILL');
+  await updateLast(checkpointsDir, id);
+  if (old) await fsp.rm(old, { recursive: true, force: true });
+  return finalDir;
+}
+
+/** Folders of a checkpoint found from any path a user may give for it. */
+export interface CheckpointPaths {
+  /** `<output_dir>/checkpoints/<step>` (symlinks resolved). */
+  checkpointDir: string;
+  pretrainedDir: string;
+  trainingStateDir: string;
+  trainConfigFile: string;
+  /** The run's output folder (two levels above the checkpoint). */
+  outputDir: string;
+}
+
+/**
+ * Accepts what LeRobot's `--config_path` takes (`…/pretrained_model/train_config.json`) and also the
+ * pretrained_model folder, the step folder, `checkpoints/last`, or a run's output folder (its last
+ * checkpoint).
+ */
+export async function locateCheckpoint(given: string): Promise<CheckpointPaths> {
+  let p = path.resolve(given);
+  const stat = await fsp.stat(p).catch(() => null);
+  if (!stat) throw new Error(`config_path: ${p} does not exist (expected a checkpoint's pretrained_model/${TRAIN_CONFIG})`);
+  if (stat.isFile()) p = path.dirname(p);
+  if (path.basename(p) !== PRETRAINED_MODEL_DIR) {
+    const candidates = [
+      path.join(p, PRETRAINED_MODEL_DIR),
+      path.join(p, CHECKPOINTS_DIR, LAST_CHECKPOINT_LINK, PRETRAINED_MODEL_DIR),
+    ];
+    const found = (await Promise.all(candidates.map((c) => fsp.stat(c).then(() => c, () => null)))).find((c) => c !== null);
+    if (!found) throw new Error(`config_path: ${p} is not a checkpoint (no ${PRETRAINED_MODEL_DIR}/ in it or under ${CHECKPOINTS_DIR}/${LAST_CHECKPOINT_LINK}/)`);
+    p = found;
+  }
+  const checkpointDir = await fsp.realpath(path.dirname(p));
+  const paths: CheckpointPaths = {
+    checkpointDir,
+    pretrainedDir: path.join(checkpointDir, PRETRAINED_MODEL_DIR),
+    trainingStateDir: path.join(checkpointDir, TRAINING_STATE_DIR),
+    trainConfigFile: path.join(checkpointDir, PRETRAINED_MODEL_DIR, TRAIN_CONFIG),
+    outputDir: path.dirname(path.dirname(checkpointDir)),
+  };
+  for (const f of [paths.trainConfigFile, path.join(paths.trainingStateDir, TRAINING_STEP)]) {
+    await fsp.access(f).catch(() => {
+      throw new Error(`checkpoint ${checkpointDir} is incomplete: ${f} is missing`);
+    });
+  }
+  return paths;
+}
+
+async function readJson(file: string): Promise<Record<string, unknown>> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await fsp.readFile(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: cannot read: ${(e as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${file}: expected a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function integerField(obj: Record<string, unknown>, key: string, file: string): number {
+  const v = obj[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`${file}: '${key}' must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export async function readTrainConfig(paths: CheckpointPaths): Promise<Record<string, unknown>> {
+  return readJson(paths.trainConfigFile);
+}
+
+/** Reads training_state/ (the optimizer tensors are loaded separately, by Optimizer.loadState). */
+export async function readTrainingState(paths: CheckpointPaths): Promise<TrainingState> {
+  const dir = paths.trainingStateDir;
+  const stepFile = path.join(dir, TRAINING_STEP);
+  const step = integerField(await readJson(stepFile), 'step', stepFile);
+  const rngFile = path.join(dir, RNG_STATE);
+  const rng = await readJson(rngFile);
+  if (typeof rng.seed !== 'number' || !Number.isSafeInteger(rng.seed)) throw new Error(`${rngFile}: 'seed' must be an integer, got ${JSON.stringify(rng.seed)}`);
+  const metricsFile = path.join(dir, METRICS_STATE);
+  const metricsBytes = integerField(await readJson(metricsFile), 'metrics_bytes', metricsFile);
+  const loader = (await readJson(path.join(dir, LOADER_STATE))) as unknown as BatchLoaderState;
+  return { step, seed: rng.seed, loader, metricsBytes };
+}
+
+export function optimizerStateFile(paths: CheckpointPaths): string {
+  return path.join(paths.trainingStateDir, OPTIMIZER_STATE);
+}

@@ -1,0 +1,302 @@
+/**
+ * The training loop (SPEC §5, §9), LeRobot's `lerobot-train` step for step: batches from a
+ * deterministic BatchLoader, one AdamW update per batch at the cosine-with-warmup learning rate,
+ * metrics every `logFreq` updates into metrics.jsonl, checkpoints every `saveFreq` updates and at the
+ * end, held-out evaluation, and training_report.html. A NaN or infinite loss stops the run naming the
+ * step and leaves the last good checkpoint alone; an aborted signal finishes the current step, saves
+ * and returns.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+
+import { BatchLoader, type BatchLoaderState, type Dataset } from '../data';
+import type { SmolVLAModel } from '../model';
+import { disposeBatch } from '../policy/batch';
+import type { Normalizer } from '../policy/normalize';
+import type { VlmTokenizer } from '../policy/tokenizer';
+import { manualSeed } from '../runtime';
+import { disposeAll } from '../tensor';
+import type { ToBatch, TrainingBatch } from './batcher';
+import {
+  optimizerStateFile,
+  readTrainingState,
+  saveCheckpoint,
+  type CheckpointPaths,
+  type TrainingState,
+} from './checkpoint';
+import { evaluate, type ClsProjections, type Evaluation } from './evaluate';
+import { MetricsLog, type MetricsRecord } from './metrics';
+import { Optimizer, type StepOutput } from './optimizer';
+import { writeTrainingReport } from './report';
+import { CosineDecayWithWarmup } from './schedule';
+import { stepSeed } from './seeds';
+
+export const METRICS_FILE = 'metrics.jsonl';
+export const REPORT_FILE = 'training_report.html';
+
+/** The VICReg FAQ's smallest batch for stable batch statistics. */
+export const VICREG_MIN_BATCH = 32;
+
+export interface TrainOptions {
+  /** A fresh model, one loaded with --policy.path, or (resuming) the checkpoint's pretrained_model. */
+  model: SmolVLAModel;
+  dataset: Dataset;
+  /** Held-out frames, evaluated every `evalSteps` updates and after training; null for none. */
+  evalDataset?: Dataset | null;
+  toBatch: ToBatch;
+  steps: number;
+  batchSize: number;
+  seed: number;
+  outputDir: string;
+  logFreq: number;
+  saveFreq: number;
+  /** Default true. */
+  saveCheckpoint?: boolean;
+  /** 0 (default): evaluate only after training. */
+  evalSteps?: number;
+  /** 0 (default): every held-out frame. */
+  maxEvalSamples?: number;
+  /** The normalisation the batches use: its statistics are stored with each checkpoint's weights. */
+  normalizer: Normalizer;
+  /** The tokenizer the batches use, saved into each checkpoint. */
+  tokenizer?: VlmTokenizer;
+  /** Written to every checkpoint as pretrained_model/train_config.json. */
+  trainConfig: Record<string, unknown>;
+  /** Continue this checkpoint's run (`model` must be loaded from its pretrained_model). */
+  resume?: CheckpointPaths;
+  signal?: AbortSignal;
+  /** Informational lines and warnings. */
+  onLog?: (line: string) => void;
+  /** Called after every update. */
+  onStep?: (info: StepInfo) => void;
+}
+
+export interface StepInfo {
+  /** Updates taken, this one included. */
+  step: number;
+  totalSteps: number;
+  lr: number;
+  gradNorm: number;
+  /** The step's loss terms and monitoring values (tensor outputs averaged). */
+  metrics: Record<string, number>;
+}
+
+export interface TrainResult {
+  status: 'completed' | 'cancelled' | 'diverged';
+  /** Updates taken when the run ended (the diverging update is not counted). */
+  step: number;
+  /** The newest checkpoint folder written by this run or the one it resumed; null when none. */
+  lastCheckpoint: string | null;
+  /** The final held-out evaluation (completed runs with held-out data). */
+  evaluation: Evaluation | null;
+  /** Why a diverged run stopped. */
+  message: string | null;
+}
+
+interface Drawn {
+  batch: Promise<TrainingBatch>;
+  /** Loader state right after this batch: what a checkpoint taken after it must store. */
+  stateAfter: BatchLoaderState;
+}
+
+function checkPositive(name: string, value: number, allowZero = false): void {
+  if (!Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new RangeError(`${name}: expected ${allowZero ? 'a non-negative' : 'a positive'} integer, got ${value}`);
+  }
+}
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  checkPositive('steps', o.steps);
+  checkPositive('batchSize', o.batchSize);
+  checkPositive('logFreq', o.logFreq);
+  checkPositive('saveFreq', o.saveFreq);
+  checkPositive('evalSteps', o.evalSteps ?? 0, true);
+  checkPositive('maxEvalSamples', o.maxEvalSamples ?? 0, true);
+  if (!Number.isSafeInteger(o.seed)) throw new RangeError(`seed: expected an integer, got ${o.seed}`);
+  const log = o.onLog ?? (() => {});
+  const { model } = o;
+  const config = model.config;
+  const objective = config.trainDeltaExpert ? 'delta' : 'main';
+  const lossKey = objective === 'delta' ? 'delta_loss' : 'loss';
+  const withVicreg = objective === 'delta' && config.useClsHead;
+  if (withVicreg && o.batchSize < 2) throw new RangeError(`batchSize: VICReg (use_cls_head) needs batches of at least 2 samples, got ${o.batchSize}`);
+  if (withVicreg && o.batchSize < VICREG_MIN_BATCH) {
+    log(`warning: batch size ${o.batchSize} < ${VICREG_MIN_BATCH}: the VICReg term's batch statistics are noisy at this size (the seeds' FAQ recommends at least ${VICREG_MIN_BATCH})`);
+  }
+  const schedule = CosineDecayWithWarmup.fromConfig(config, o.steps);
+  const scaling = schedule.describeScaling();
+  if (scaling) log(scaling);
+  const saving = o.saveCheckpoint ?? true;
+  const extraTensors = o.normalizer.toTensors();
+  const optimizer = new Optimizer(model, objective);
+  await fsp.mkdir(o.outputDir, { recursive: true });
+  const metricsFile = path.join(o.outputDir, METRICS_FILE);
+
+  let step = 0;
+  let loader: BatchLoader;
+  let metrics: MetricsLog;
+  let lastCheckpoint: string | null = null;
+  let loaderState: BatchLoaderState;
+  if (o.resume) {
+    const state = await readTrainingState(o.resume);
+    if (state.seed !== o.seed) throw new Error(`resume: the checkpoint's run used seed ${state.seed}, this run has ${o.seed}`);
+    if (state.loader.batchSize !== o.batchSize) throw new Error(`resume: the checkpoint's run used batch_size ${state.loader.batchSize}, this run has ${o.batchSize}`);
+    await optimizer.loadState(optimizerStateFile(o.resume));
+    if (optimizer.steps !== state.step) {
+      throw new Error(`resume: ${o.resume.checkpointDir} is inconsistent: training_step.json says ${state.step} updates, the optimizer state ${optimizer.steps}`);
+    }
+    step = state.step;
+    loader = BatchLoader.restore(o.dataset, state.loader);
+    metrics = await MetricsLog.open(metricsFile, state.metricsBytes);
+    lastCheckpoint = o.resume.checkpointDir;
+    log(`resuming from ${o.resume.checkpointDir} at step ${step}`);
+  } else {
+    loader = new BatchLoader(o.dataset, { batchSize: o.batchSize, seed: o.seed });
+    metrics = await MetricsLog.open(metricsFile);
+  }
+  loaderState = loader.state();
+  log(`training the ${objective === 'delta' ? 'delta expert' : 'action expert'}: ${optimizer.parameterCount} trainable scalars, ${o.dataset.length} frames, batch ${o.batchSize}, ${o.steps} steps`);
+
+  let projections: ClsProjections | null = null;
+  const runEvaluation = async (): Promise<Evaluation | null> => {
+    if (!o.evalDataset) return null;
+    const ev = await evaluate(model, o.evalDataset, o.toBatch, {
+      batchSize: o.batchSize,
+      maxSamples: o.maxEvalSamples ?? 0,
+      seed: o.seed,
+      projections: true,
+    });
+    if (ev.projections) projections = ev.projections;
+    await metrics.append({ kind: 'eval', step, samples: ev.samples, ...ev.metrics });
+    return ev;
+  };
+  const report = async (status: string): Promise<void> => {
+    const records = await MetricsLog.read(metricsFile);
+    const lastEval = [...records].reverse().find((r) => r.kind === 'eval');
+    await writeTrainingReport(path.join(o.outputDir, REPORT_FILE), {
+      title: `smolvla-node training: ${o.dataset.repoId}`,
+      summary: {
+        status,
+        objective: objective === 'delta' ? 'delta expert (train_delta_expert)' : 'action expert',
+        'CLS head': config.useClsHead ? 'on' : 'off',
+        step: `${step} / ${o.steps}`,
+        'batch size': o.batchSize,
+        'training frames': o.dataset.length,
+        'held-out frames': o.evalDataset?.length ?? 0,
+        [`held-out ${lossKey}`]: typeof lastEval?.[lossKey] === 'number' ? (lastEval[lossKey] as number) : 'not evaluated',
+      },
+      records,
+      projections,
+    });
+  };
+  const save = async (): Promise<void> => {
+    if (!saving) return;
+    const state: TrainingState = { step, seed: o.seed, loader: loaderState, metricsBytes: metrics.bytes };
+    lastCheckpoint = await saveCheckpoint({
+      outputDir: o.outputDir,
+      step,
+      totalSteps: o.steps,
+      model,
+      extraTensors,
+      ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
+      optimizer,
+      trainConfig: o.trainConfig,
+      state,
+      scheduler: {
+        peakLr: schedule.peakLr,
+        decayLr: schedule.decayLr,
+        warmupSteps: schedule.warmupSteps,
+        decaySteps: schedule.decaySteps,
+        nextLr: schedule.lr(step),
+      },
+    });
+    log(`checkpoint saved: ${lastCheckpoint}`);
+    await report('running');
+  };
+
+  const draw = (): Drawn => {
+    const batch = loader.next().then(o.toBatch);
+    // Awaited later; until then a failure must not count as an unhandled rejection.
+    batch.catch(() => {});
+    return { batch, stateAfter: loader.state() };
+  };
+  const discard = (d: Drawn | null) => {
+    d?.batch.then(disposeBatch, () => {});
+  };
+
+  let status: TrainResult['status'] = 'completed';
+  let message: string | null = null;
+  let next: Drawn | null = step < o.steps ? draw() : null;
+  let windowStart = Date.now();
+  let windowSteps = 0;
+  let savedAt = o.resume ? step : -1;
+  try {
+    while (next) {
+      const current: Drawn = next;
+      const batch = await current.batch;
+      next = step + 1 < o.steps ? draw() : null;
+      const lr = schedule.lr(step);
+      manualSeed(stepSeed(o.seed, step));
+      let out: StepOutput;
+      try {
+        out = await optimizer.step({ observation: batch.observation, actions: batch.actions, actionIsPad: batch.actionIsPad }, lr);
+      } finally {
+        disposeBatch(batch);
+      }
+      if (out.skipped || !Number.isFinite(out.gradNorm)) {
+        const what = out.skipped ? `the loss (${lossKey}) is ${out.metrics[lossKey]}` : `the gradient norm is ${out.gradNorm}`;
+        message =
+          `training stopped at step ${step + 1}: ${what}` +
+          (out.skipped ? ' (that update was not applied). ' : ' (the weights are no longer finite). ') +
+          (lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint}.` : 'No checkpoint was written.') +
+          ' Lower the learning rate or check the data (the FAQ also suggests a larger batch).';
+        await metrics.append({ kind: 'diverged', step: step + 1, message, lr, grad_norm: out.gradNorm, ...out.metrics });
+        status = 'diverged';
+        break;
+      }
+      step++;
+      loaderState = current.stateAfter;
+      windowSteps++;
+      o.onStep?.({ step, totalSteps: o.steps, lr, gradNorm: out.gradNorm, metrics: out.metrics });
+      if (step % o.logFreq === 0) {
+        const now = Date.now();
+        const record: MetricsRecord = {
+          kind: 'train',
+          step,
+          samples: step * o.batchSize,
+          epoch: (step * o.batchSize) / o.dataset.length,
+          lr,
+          grad_norm: out.gradNorm,
+          steps_per_s: (windowSteps * 1000) / Math.max(1, now - windowStart),
+          ...out.metrics,
+        };
+        await metrics.append(record);
+        windowStart = now;
+        windowSteps = 0;
+      }
+      if (o.evalSteps && step % o.evalSteps === 0 && step < o.steps) await runEvaluation();
+      if (step % o.saveFreq === 0 || step === o.steps) {
+        await save();
+        savedAt = step;
+      }
+      if (o.signal?.aborted && next) {
+        if (savedAt !== step) await save();
+        status = 'cancelled';
+        break;
+      }
+    }
+  } finally {
+    // The batch prefetched for a step that never ran (stop, cancellation or an error) is freed here.
+    discard(next);
+  }
+  const evaluation = status === 'completed' ? await runEvaluation() : null;
+  if (evaluation) {
+    const shown = Object.entries(evaluation.metrics)
+      .map(([k, v]) => `${k}=${v.toPrecision(5)}`)
+      .join(' ');
+    log(`held-out evaluation at step ${step} (${evaluation.samples} samples): ${shown}`);
+  }
+  await report(status);
+  disposeAll(extraTensors);
+  return { status, step, lastCheckpoint, evaluation, message };
+}
