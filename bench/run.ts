@@ -96,6 +96,7 @@ function reference(size: string, args: Args) {
   const script = path.join(__dirname, '..', '..', 'bench', 'reference_bench.py');
   const r = spawnSync('/usr/bin/python3', [script, JSON.stringify({ threads: args.threads, size, dtype: args.dtype, batch: 1, repeats: args.repeats })], {
     encoding: 'utf8',
+    // The same BLAS settings as this process (threads, OPENBLAS_THREAD_TIMEOUT from lib/native.ts).
     env: { ...process.env, OPENBLAS_NUM_THREADS: String(args.threads), OMP_NUM_THREADS: String(args.threads) },
   });
   if (r.status !== 0) throw new Error(`PyTorch reference failed (is python3-torch installed?):\n${r.stderr}`);

@@ -246,6 +246,10 @@ function checkTorchLocation(addon: NativeAddon): void {
 }
 
 function load(): NativeAddon {
+  // A pthread OpenBLAS keeps its workers spinning for ~2^28 cycles after each GEMM, where they steal
+  // the cores from libtorch's own threads in the element-wise work between GEMMs; 2^4 cycles lets
+  // them sleep at once. Read when the library loads, so set before it; a user's value wins.
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
   let addon: NativeAddon;

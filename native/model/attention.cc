@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/blas_threads.h"
+
 namespace smolvla::model {
 
 AttentionMask AttentionMask::from(const at::Tensor& mask) {
@@ -37,7 +39,9 @@ at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at:
   const at::Tensor qs = q * scale;
   // (B, H, L, d): each task's output rows are contiguous, so the GEMM writes them in place.
   at::Tensor out = at::empty({b, heads, l, d}, q.options());
-  // One task per (sample, head, query block); ATen ops inside run single-threaded.
+  // One task per (sample, head, query block); ATen ops inside run single-threaded, and so must the
+  // BLAS they call.
+  const SingleThreadedBlas single_blas;
   at::parallel_for(0, b * heads * blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t s = task / (heads * blocks), h = (task / blocks) % heads, blk = task % blocks;

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 
+#include "core/blas_threads.h"
 #include "core/check.h"
 #include "napi/args.h"
 #include "napi/bindings.h"
@@ -28,8 +29,7 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   at::set_num_threads(static_cast<int>(n));
   // A pthread OpenBLAS (Debian's fast one) runs its own thread pool that libtorch 1.x does not
   // size; keep it at the same count so "n threads" means n cores, for us and for benchmarks.
-  using SetThreads = void (*)(int);
-  if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(static_cast<int>(n));
+  set_blas_threads(static_cast<int>(n));
   return info.Env().Undefined();
 }
 
