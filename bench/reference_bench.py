@@ -1,7 +1,7 @@
 """PyTorch side of `npm run bench`: the independent reference (test/reference) timed on the same work
 and the same thread count as the native run. Prints one JSON object.
 
-usage: /usr/bin/python3 bench/reference_bench.py '{"threads": 2, "size": "full", "dtype": "float32", "batch": 1, "repeats": 3}'
+usage: /usr/bin/python3 bench/reference_bench.py '{"threads": 2, "size": "full", "batch": 1, "repeats": 3}' (float32)
 """
 import json
 import os
@@ -37,8 +37,6 @@ def main():
     cfg = config_for(args["size"])
     policy = SmolVLAPolicy(cfg).eval()
     model = policy.model
-    if args["dtype"] == "bfloat16":
-        model.vlm_with_expert.to(torch.bfloat16)
     b = args["batch"]
     side = cfg.resize_imgs_with_padding[1]
     images = [torch.rand(b, 3, side, side) * 2 - 1]

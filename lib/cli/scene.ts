@@ -3,23 +3,12 @@
  * jitter by a pixel and the sensor adds noise; a new scene rearranges and recolours them, so the
  * ground truth of "did the scene change" is known at every step.
  */
+import { seededRandom as rng } from '../data/random';
 import type { RgbFrame } from '../policy';
 
 export interface SceneCamera {
   /** The frame of `scene` at `step` (deterministic). */
   frame(scene: number, step: number): RgbFrame;
-}
-
-/** A small deterministic PRNG (mulberry32) so frames are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function sceneCamera(width = 64, height = 64, seed = 0): SceneCamera {

@@ -56,3 +56,17 @@ describe.each(['tiny_equal', 'tiny_fewer'])('%s', (name) => {
     }
   });
 });
+
+describe('bfloat16 inference (no published bf16 fixture: a bound, not parity)', () => {
+  it('keeps the sampled chunk within 5 % relative error of the float32 reference', async () => {
+    const { SmolVLAModel } = await import('../../lib/index');
+    const { fixturesDir, loadFixture } = await import('../helpers');
+    const { observationOf } = await import('../modelFixtures');
+    const path = await import('node:path');
+    const io = await loadFixture('tiny_equal', 'io.safetensors');
+    const { model } = await SmolVLAModel.fromPretrained(path.join(fixturesDir, 'tiny_equal'), { dtype: 'bfloat16' });
+    const trace = await model.trace(observationOf(io), io.get('in.noise'));
+    expect(trace.actions!.dtype).toBe('float32');
+    expectClose(trace.actions!, io.get('out.actions'), 0.05, 'bf16 actions');
+  });
+});
