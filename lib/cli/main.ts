@@ -4,6 +4,7 @@
  * train (lerobot-train compatible), info (what the addon was built with).
  */
 import { buildInfo } from '../runtime';
+import { runDataset } from './dataset';
 import { runDemo } from './demo';
 import { runTrain } from './train';
 import type { CliIO } from './progress';
@@ -14,6 +15,7 @@ commands:
   demo    run a robot control loop with a built-in small model and a synthetic camera scene;
           prints similarity and cache decisions and writes an HTML report (demo --help)
   train   train the delta expert, lerobot-train style flags (train --help)
+  dataset write the built-in synthetic recording as a local LeRobot dataset (dataset --help)
   info    show the libtorch the native addon was built with and loads
 `;
 
@@ -24,6 +26,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       return runDemo(rest, io);
     case 'train':
       return runTrain(rest, io);
+    case 'dataset':
+      return runDataset(rest, io);
     case 'info':
       io.stdout.write(`${JSON.stringify(buildInfo(), null, 2)}\n`);
       return 0;

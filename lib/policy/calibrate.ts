@@ -92,7 +92,10 @@ export function calibrateThreshold(unchangedSimilarities: readonly number[], cha
     i = j;
   }
   const interval = chosen!;
-  const threshold = (interval[0] + interval[1]) / 2;
+  // The midpoint, unless it rounds onto an end (adjacent values a few ulps apart, denormals): then
+  // the low end, which gives the same partition under `similarity > threshold`.
+  const mid = (interval[0] + interval[1]) / 2;
+  const threshold = mid > interval[0] && mid < interval[1] ? mid : interval[0];
   const falseMissRate = countAtMost(unchanged, threshold) / nu;
   const falseHitRate = (nc - countAtMost(changed, threshold)) / nc;
   return {

@@ -103,3 +103,12 @@ describe('measuring similarities with a policy', () => {
     await expect(calibratePolicy(new FakePolicy(), { unchanged: [], changed: [['a', 'b']] })).rejects.toThrow('scenes.unchanged: expected a non-empty array');
   });
 });
+
+describe('calibrateThreshold at the limits of float precision', () => {
+  it('keeps the partition when the gap is narrower than its midpoint can express', () => {
+    // Found by the property above: the midpoint of [-5e-324, 0] rounds to -0, which is not > 0's side.
+    const c = calibrateThreshold([0], [-5e-324, 0]);
+    expect(c.falseMissRate).toBe([0].filter((s) => !(s > c.threshold)).length);
+    expect(c.balancedAccuracy).toBeGreaterThanOrEqual(0.75);
+  });
+});
