@@ -406,10 +406,7 @@ Napi::Value ModelWrap::ForwardMain(const Napi::CallbackInfo& info) {
     const at::Tensor actions = arg_tensor(info, 1, "actions");
     expect_actions(actions, "actions", c, obs.batch());
     const std::optional<at::Tensor> is_pad = optional_tensor(info, 2, "actionIsPad");
-    if (is_pad && (is_pad->dim() != 2 || is_pad->scalar_type() != at::kBool || is_pad->size(0) != obs.batch() ||
-                   is_pad->size(1) != c.chunk_size)) {
-      fail_argument("actionIsPad", "a bool tensor of shape (" + std::to_string(obs.batch()) + ", " + std::to_string(c.chunk_size) + ")", *is_pad);
-    }
+    if (is_pad) expect_action_is_pad(*is_pad, obs.batch(), c);
     const std::optional<at::Tensor> noise = optional_tensor(info, 3, "noise");
     if (noise) expect_actions(*noise, "noise", c, obs.batch());
     const std::optional<at::Tensor> time = optional_tensor(info, 4, "time");
@@ -448,10 +445,7 @@ Napi::Value ModelWrap::ForwardDelta(const Napi::CallbackInfo& info) {
     const auto& c = state_->config;
     const model::Observation obs = observation_from_js(present(info, 0) ? info[0] : info.Env().Undefined(), c);
     const std::optional<at::Tensor> is_pad = optional_tensor(info, 1, "actionIsPad");
-    if (is_pad && (is_pad->dim() != 2 || is_pad->scalar_type() != at::kBool || is_pad->size(0) != obs.batch() ||
-                   is_pad->size(1) != c.chunk_size)) {
-      fail_argument("actionIsPad", "a bool tensor of shape (" + std::to_string(obs.batch()) + ", " + std::to_string(c.chunk_size) + ")", *is_pad);
-    }
+    if (is_pad) expect_action_is_pad(*is_pad, obs.batch(), c);
     const std::optional<at::Tensor> x0 = optional_tensor(info, 2, "mainX0");
     if (x0) expect_actions(*x0, "mainX0", c, obs.batch());
     const std::optional<at::Tensor> cls_noise = optional_tensor(info, 3, "clsNoise");

@@ -78,6 +78,14 @@ model::Observation observation_from_js(const Napi::Value& value, const model::Mo
   return o;
 }
 
+void expect_action_is_pad(const at::Tensor& is_pad, int64_t batch, const model::ModelConfig& c) {
+  const std::string shape = "a bool tensor of shape (" + std::to_string(batch) + ", " + std::to_string(c.chunk_size) + ")";
+  expect_dim(is_pad, "actionIsPad", 2, shape);
+  if (is_pad.scalar_type() != at::kBool || is_pad.size(0) != batch || is_pad.size(1) != c.chunk_size) {
+    fail_argument("actionIsPad", shape, is_pad);
+  }
+}
+
 model::Observation observation_to(const model::Observation& obs, const c10::Device& device) {
   model::Observation o;
   for (const auto& t : obs.images) o.images.push_back(t.to(device));

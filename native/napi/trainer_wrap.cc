@@ -66,9 +66,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       const std::string objective = arg_string(info, 4, "objective");
       if (objective != "delta" && objective != "main") fail_argument("objective", "expected 'delta' or 'main'");
       if (objective == "main" && !has_actions) fail_argument("actions", "the main objective needs the target actions");
-      if (has_pad && (is_pad.dim() != 2 || is_pad.scalar_type() != at::kBool || is_pad.size(0) != obs.batch() || is_pad.size(1) != c.chunk_size)) {
-        fail_argument("actionIsPad", "a bool tensor of shape (" + std::to_string(obs.batch()) + ", " + std::to_string(c.chunk_size) + ")", is_pad);
-      }
+      if (has_pad) expect_action_is_pad(is_pad, obs.batch(), c);
       if (objective == "delta" && c.use_cls_head && obs.batch() < 2) {
         fail_argument("observation", "a batch of at least 2 samples: VICReg needs batch statistics");
       }

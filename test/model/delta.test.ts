@@ -142,3 +142,15 @@ describe('freezing with train_delta_expert', () => {
     expect(changed).toBeGreaterThan(40);
   });
 });
+
+describe('model-level argument errors', () => {
+  it('names actionIsPad, noise and the cache when they are wrong', async () => {
+    const f = await loadModelFixture('tiny_delta');
+    const wrongPad = Tensor.fromBools([1, 0], [1, 2]);
+    await expect(f.model.forwardDelta(f.obs, { actionIsPad: wrongPad })).rejects.toThrow(/argument 'actionIsPad': expected a bool tensor of shape \(4, 8\)/);
+    await expect(f.model.sample(f.obs, { noise: Tensor.from(new Float32Array(6), [1, 1, 6]) })).rejects.toThrow(/argument 'noise'/);
+    const cache = await f.model.prefix(f.obs);
+    cache.dispose();
+    await expect(f.model.sample(cache)).rejects.toThrow(/argument 'cache': the KV cache was disposed/);
+  });
+});
