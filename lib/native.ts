@@ -33,6 +33,8 @@ export interface NativeBuildInfo {
   cudaCompiled: boolean;
   mkldnn: boolean;
   parallel: string;
+  /** 'avx512' when the vision attention uses the AVX-512 kernels (SMOLVLA_ATTENTION=aten forces 'aten'). */
+  attentionKernel: 'avx512' | 'aten';
   /** The libtorch shared library this process actually loaded. */
   torchLibrary?: string;
 }

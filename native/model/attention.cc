@@ -4,9 +4,12 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "core/blas_threads.h"
+#include "model/attention_kernel.h"
 
 namespace smolvla::model {
 
@@ -31,14 +34,44 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
   return out.view({b, kv_heads, groups, lq, d}).permute({0, 3, 1, 2, 4}).reshape({b, lq, heads * d});
 }
 
+namespace {
+
+// The AVX-512 products for float32 heads whose width is a multiple of 16; SMOLVLA_ATTENTION=aten
+// forces the libtorch path (an escape hatch, and how the tests compare the two).
+bool kernel_enabled() {
+  static const bool enabled = [] {
+    const char* e = std::getenv("SMOLVLA_ATTENTION");
+    return !(e != nullptr && std::strcmp(e, "aten") == 0) && avx512_attention_available();
+  }();
+  return enabled;
+}
+
+bool use_avx512_kernel(const at::Tensor& q) {
+  return kernel_enabled() && q.scalar_type() == at::kFloat && q.size(3) % 16 == 0;
+}
+
+}  // namespace
+
+const char* vision_attention_kernel() { return kernel_enabled() ? "avx512" : "aten"; }
+
 at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
-  const int64_t b = q.size(0), l = q.size(1), heads = q.size(2), d = q.size(3);
+  const int64_t b = q.size(0), l = q.size(1), heads = q.size(2), d = q.size(3), lk = k.size(1);
   constexpr int64_t kBlock = 256;  // 64..1024 measured within noise; 256 keeps a block's scores (1 MB) in L2
   const int64_t blocks = (l + kBlock - 1) / kBlock;
   // Scaling q once (L x H*d values) instead of every score block; equal up to float rounding.
-  const at::Tensor qs = q * scale;
-  // (B, H, L, d): each task's output rows are contiguous, so the GEMM writes them in place.
+  const at::Tensor qs = (q * scale).contiguous();  // (B, L, H, d)
+  // (B, H, L, d): each task's output rows are contiguous, so the products write them in place.
   at::Tensor out = at::empty({b, heads, l, d}, q.options());
+  const bool kernel = use_avx512_kernel(q);
+  // The kernel streams Kᵀ and V per head from contiguous copies (one copy per layer).
+  // (B, H, d, Lk + 16): rows padded so they do not alias in L1 when Lk is a multiple of 1024.
+  const int64_t kt_stride = lk + 16;
+  at::Tensor kt;
+  if (kernel) {
+    kt = at::empty({b, heads, d, kt_stride}, q.options());
+    kt.narrow(3, 0, lk).copy_(k.permute({0, 2, 3, 1}));
+  }
+  const at::Tensor vc = kernel ? v.permute({0, 2, 1, 3}).contiguous() : at::Tensor();  // (B, H, Lk, d)
   // One task per (sample, head, query block); ATen ops inside run single-threaded, and so must the
   // BLAS they call.
   const SingleThreadedBlas single_blas;
@@ -46,11 +79,21 @@ at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at:
     for (int64_t task = begin; task < end; ++task) {
       const int64_t s = task / (heads * blocks), h = (task / blocks) % heads, blk = task % blocks;
       const int64_t r0 = blk * kBlock, rows = std::min(kBlock, l - r0);
+      at::Tensor dst = out.select(0, s).select(0, h).narrow(0, r0, rows);
+      if (kernel) {
+        at::Tensor scores = at::empty({rows, lk}, q.options());
+        const float* qrow = qs.data_ptr<float>() + ((s * l + r0) * heads + h) * d;
+        attention_scores_avx512(qrow, heads * d, kt.data_ptr<float>() + (s * heads + h) * d * kt_stride, kt_stride, rows,
+                                lk, d, scores.data_ptr<float>());
+        const at::Tensor probs = at::_softmax(scores, -1, false);
+        attention_values_avx512(probs.data_ptr<float>(), vc.data_ptr<float>() + (s * heads + h) * lk * d, rows, lk, d,
+                                dst.data_ptr<float>(), d);
+        continue;
+      }
       const at::Tensor qb = qs.select(0, s).select(1, h).narrow(0, r0, rows);  // (rows, d)
       const at::Tensor kh = k.select(0, s).select(1, h);                       // (Lk, d)
       const at::Tensor vh = v.select(0, s).select(1, h);
       const at::Tensor probs = at::_softmax(at::mm(qb, kh.t()).to(at::kFloat), -1, false);
-      at::Tensor dst = out.select(0, s).select(0, h).narrow(0, r0, rows);
       at::mm_out(dst, probs.to(v.scalar_type()), vh);
     }
   });

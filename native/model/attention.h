@@ -24,6 +24,9 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
 // of a packed projection -> (B, L, H*d). Scores (q k^T) * scale, softmax in float32, then @ v — the
 // reference's math, computed per (sample, head, block of query rows) in parallel so each block's
 // scores stay in cache instead of materialising (B, H, L, L).
+// "avx512" when the vision attention's products use the AVX-512 kernels, else "aten".
+const char* vision_attention_kernel();
+
 at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale);
 
 }  // namespace smolvla::model

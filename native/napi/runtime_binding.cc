@@ -12,6 +12,7 @@
 
 #include "core/blas_threads.h"
 #include "core/check.h"
+#include "model/attention.h"
 #include "napi/args.h"
 #include "napi/bindings.h"
 #include "napi/errors.h"
@@ -81,6 +82,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   out.Set("cudaCompiled", at::hasCUDA());
   out.Set("mkldnn", at::hasMKLDNN());
   out.Set("parallel", at::get_parallel_info());
+  out.Set("attentionKernel", model::vision_attention_kernel());
   // Where the libtorch in use was loaded from (compared with the build's by lib/native.ts).
   Dl_info where{};
   if (dladdr(reinterpret_cast<void*>(&at::get_num_threads), &where) != 0 && where.dli_fname != nullptr) {

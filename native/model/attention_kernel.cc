@@ -1,0 +1,100 @@
+#include "model/attention_kernel.h"
+
+#include <immintrin.h>
+
+namespace smolvla::model {
+
+bool avx512_attention_available() {
+  static const bool ok = __builtin_cpu_supports("avx512f");
+  return ok;
+}
+
+namespace {
+
+inline __mmask16 tail_mask(int64_t remaining) {
+  return remaining >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1u);
+}
+
+}  // namespace
+
+namespace {
+
+// One tile of NR query rows x 32 keys with compile-time sizes, so the accumulators stay in registers.
+template <int NR>
+__attribute__((target("avx512f"), always_inline)) inline void scores_tile(const float* q, int64_t q_stride, const float* kt,
+                                                                          int64_t kt_stride, int64_t d, __mmask16 m0,
+                                                                          __mmask16 m1, float* dst, int64_t n) {
+  __m512 acc[NR][2];
+  for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < d; ++k) {
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, kt + k * kt_stride);
+    const __m512 b1 = _mm512_maskz_loadu_ps(m1, kt + k * kt_stride + 16);
+    for (int r = 0; r < NR; ++r) {
+      const __m512 a = _mm512_set1_ps(q[r * q_stride + k]);
+      acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < NR; ++r) {
+    _mm512_mask_storeu_ps(dst + r * n, m0, acc[r][0]);
+    _mm512_mask_storeu_ps(dst + r * n + 16, m1, acc[r][1]);
+  }
+}
+
+}  // namespace
+
+// Tiles of 8 rows x 32 keys: per step of the inner dimension, 2 loads of kt, 8 broadcasts of q,
+// 16 FMAs into 16 accumulators.
+__attribute__((target("avx512f"))) void attention_scores_avx512(const float* q, int64_t q_stride, const float* kt,
+                                                                int64_t kt_stride, int64_t rows, int64_t n, int64_t d,
+                                                                float* scores) {
+  for (int64_t j0 = 0; j0 < n; j0 += 32) {
+    const __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(n - j0 - 16 > 0 ? n - j0 - 16 : 0);
+    int64_t r0 = 0;
+    for (; r0 + 8 <= rows; r0 += 8) scores_tile<8>(q + r0 * q_stride, q_stride, kt + j0, kt_stride, d, m0, m1, scores + r0 * n + j0, n);
+    for (; r0 < rows; ++r0) scores_tile<1>(q + r0 * q_stride, q_stride, kt + j0, kt_stride, d, m0, m1, scores + r0 * n + j0, n);
+  }
+}
+
+namespace {
+
+// One tile of NR rows x NV*16 columns with compile-time sizes, so the accumulators stay in registers.
+template <int NR, int NV>
+__attribute__((target("avx512f"), always_inline)) inline void values_tile(const float* p, int64_t p_stride, const float* v,
+                                                                          int64_t v_stride, int64_t n, float* out,
+                                                                          int64_t out_stride) {
+  __m512 acc[NR][NV];
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    __m512 b[NV];
+    for (int c = 0; c < NV; ++c) b[c] = _mm512_loadu_ps(v + j * v_stride + 16 * c);
+    for (int r = 0; r < NR; ++r) {
+      const __m512 a = _mm512_set1_ps(p[r * p_stride + j]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(a, b[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NV; ++c) _mm512_storeu_ps(out + r * out_stride + 16 * c, acc[r][c]);
+}
+
+template <int NV>
+__attribute__((target("avx512f"))) void values_rows(const float* p, const float* v, int64_t rows, int64_t n, int64_t d,
+                                                    int64_t c0, float* out, int64_t out_stride) {
+  int64_t r0 = 0;
+  for (; r0 + 4 <= rows; r0 += 4) values_tile<4, NV>(p + r0 * n, n, v + c0, d, n, out + r0 * out_stride + c0, out_stride);
+  for (; r0 < rows; ++r0) values_tile<1, NV>(p + r0 * n, n, v + c0, d, n, out + r0 * out_stride + c0, out_stride);
+}
+
+}  // namespace
+
+// Tiles of 4 rows x 64 columns (d is a multiple of 16): per key, 4 loads of v, 4 broadcasts of p,
+// 16 FMAs into 16 accumulators.
+__attribute__((target("avx512f"))) void attention_values_avx512(const float* p, const float* v, int64_t rows, int64_t n,
+                                                                int64_t d, float* out, int64_t out_stride) {
+  int64_t c0 = 0;
+  for (; c0 + 64 <= d; c0 += 64) values_rows<4>(p, v, rows, n, d, c0, out, out_stride);
+  for (; c0 < d; c0 += 16) values_rows<1>(p, v, rows, n, d, c0, out, out_stride);
+}
+
+}  // namespace smolvla::model
