@@ -1,5 +1,6 @@
 #include "model/attention_kernel.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 namespace smolvla::model {
@@ -98,3 +99,15 @@ __attribute__((target("avx512f"))) void attention_values_avx512(const float* p, 
 }
 
 }  // namespace smolvla::model
+
+#else  // other architectures and compilers: the libtorch path is used (never called)
+
+namespace smolvla::model {
+
+bool avx512_attention_available() { return false; }
+void attention_scores_avx512(const float*, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, float*) {}
+void attention_values_avx512(const float*, const float*, int64_t, int64_t, int64_t, float*, int64_t) {}
+
+}  // namespace smolvla::model
+
+#endif
