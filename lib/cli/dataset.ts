@@ -6,7 +6,7 @@
  *   smolvla-node dataset --root /tmp/demo_ds && smolvla-node train --dataset.root=/tmp/demo_ds ...
  */
 import { syntheticRecording, writeLeRobotDataset } from '../data';
-import { formatFlagHelp, parseFlags, type FlagSpec } from './flags';
+import { flagValue, formatFlagHelp, parseFlags, type FlagSpec } from './flags';
 import type { CliIO } from './progress';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -23,7 +23,7 @@ export async function runDataset(argv: readonly string[], io: CliIO): Promise<nu
     io.stdout.write(`usage: smolvla-node dataset --root=<dir> [--flag=value ...]\n\n${formatFlagHelp([{ title: 'dataset flags', specs: FLAGS }])}`);
     return 0;
   }
-  const flag = <T>(name: string): T => (parsed.values.get(name) ?? FLAGS.find((f) => f.name === name)?.default) as T;
+  const flag = <T>(name: string): T => flagValue<T>(parsed.values, FLAGS, name);
   const root = flag<string | undefined>('root');
   if (!root) throw new Error('--root: the folder to write the dataset to is required');
   const version = flag<string>('version');

@@ -12,7 +12,7 @@ import { calibratePolicy, PolicyServer, servingReportHtml, SmolVLAPolicy, type K
 import { buildInfo, setNumThreads } from '../runtime';
 import { byteTokenizer } from '../train/byteTokenizer';
 import { tinyConfig, TINY_CAMERA } from '../train/presets';
-import { formatFlagHelp, parseFlags, type FlagSpec } from './flags';
+import { flagValue, formatFlagHelp, parseFlags, type FlagSpec } from './flags';
 import type { CliIO } from './progress';
 import { sceneCamera } from './scene';
 
@@ -38,7 +38,7 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
     return 0;
   }
   const parsed = parseFlags(argv, FLAGS);
-  const flag = <T>(name: string): T => (parsed.values.get(name) ?? FLAGS.find((f) => f.name === name)?.default) as T;
+  const flag = <T>(name: string): T => flagValue<T>(parsed.values, FLAGS, name);
   const steps = flag<number>('steps');
   const sceneEvery = flag<number>('scene_every');
   const hitMode = flag<string>('hit_mode');

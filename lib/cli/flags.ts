@@ -133,6 +133,11 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
   return { values, help: false };
 }
 
+/** A flag's value: the one given on the command line, else its spec's default. */
+export function flagValue<T>(values: ReadonlyMap<string, FlagValue>, specs: readonly FlagSpec[], name: string): T {
+  return (values.has(name) ? values.get(name) : specs.find((f) => f.name === name)?.default) as T;
+}
+
 function formatDefault(value: unknown): string {
   if (value === undefined || value === null) return 'none';
   if (typeof value === 'boolean') return value ? 'True' : 'False';

@@ -28,7 +28,7 @@ import {
   tokenizerFor,
 } from '../train/setup';
 import { splitEpisodes } from '../train/split';
-import { formatFlagHelp, parseFlags, type FlagSpec, type FlagValue } from './flags';
+import { flagValue, formatFlagHelp, parseFlags, type FlagSpec, type FlagValue } from './flags';
 import { Progress, type CliIO } from './progress';
 
 export type { CliIO } from './progress';
@@ -128,7 +128,7 @@ interface Settings {
 }
 
 function settingsFrom(values: Map<string, FlagValue>): Settings {
-  const get = <T>(name: string): T => (values.has(name) ? values.get(name) : ALL_FLAGS.find((f) => f.name === name)?.default) as T;
+  const get = <T>(name: string): T => flagValue<T>(values, ALL_FLAGS, name);
   const opt = (name: string): string | undefined => values.get(name) as string | undefined;
   const type = get<string>('policy.type');
   if (type !== 'smolvla') throw new UsageError(`--policy.type: only "smolvla" is supported, got ${JSON.stringify(type)}`);
