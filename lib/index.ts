@@ -6,5 +6,8 @@ export { setNumThreads, getNumThreads, resolveDevice, cudaDeviceCount, manualSee
 export * from './config';
 export * from './model';
 export * from './policy';
+export * from './serving';
+export * from './report';
 export * as training from './train';
 export * as data from './data';
+export { SmolVLAError, argumentError, type ErrorCode } from './errors';

@@ -8,7 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { calibratePolicy, PolicyServer, servingReportHtml, SmolVLAPolicy, type KindSummary, type RobotObservation } from '../policy';
+import { SmolVLAPolicy, type RobotObservation } from '../policy';
+import { calibratePolicy, PolicyServer, servingReportHtml, type KindSummary } from '../serving';
 import { buildInfo, setNumThreads } from '../runtime';
 import { byteTokenizer } from '../train/byteTokenizer';
 import { tinyConfig, TINY_CAMERA } from '../train/presets';

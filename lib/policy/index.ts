@@ -37,7 +37,6 @@ export {
   type VectorInput,
 } from './inputs';
 export { Preprocessor, disposeBatch, trainingBatch, type PreparedBatch, type TokenizerSlot, type TrainingBatch } from './batch';
-export { SerialQueue } from './serial';
 export {
   SmolVLAPolicy,
   type ChunkPrediction,
@@ -48,4 +47,3 @@ export {
   type PredictOptions,
   type TokenizerOption,
 } from './policy';
-export * from './serving';

@@ -13,7 +13,7 @@ import { disposeAll, type Tensor } from '../tensor';
 import { Preprocessor, type PreparedBatch, type TrainingBatch } from './batch';
 import type { PolicyBatch } from './inputs';
 import { Normalizer, readCheckpointStats, toPolicyStats, type PolicyStats, type StatsMap } from './normalize';
-import { SerialQueue } from './serial';
+import { SerialQueue } from '../util/serial';
 import { loadTokenizer, VlmTokenizer } from './tokenizer';
 
 /** The VLM's tokenizer: an instance, a path (tokenizer.json or its folder), or null for none. */

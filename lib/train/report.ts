@@ -7,7 +7,7 @@
  */
 import { promises as fsp } from 'node:fs';
 
-import { escapeHtml, htmlDocument, lineChartSvg, type ChartMarker, type ChartSeries } from '../policy/report';
+import { escapeHtml, htmlDocument, lineChartSvg, type ChartMarker, type ChartSeries } from '../report/html';
 import type { ClsProjections } from './evaluate';
 import type { MetricsRecord } from './metrics';
 

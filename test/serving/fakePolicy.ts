@@ -5,7 +5,7 @@
  */
 import { defaultConfig, type SmolVLAConfig } from '../../lib/config';
 import type { KVCache, SmolVLAModel } from '../../lib/model';
-import type { PolicyLike, PolicyLikePredictOptions, PolicyLikeResult } from '../../lib/policy/serving';
+import type { PolicyLike, PolicyLikePredictOptions, PolicyLikeResult } from '../../lib/serving';
 import { Tensor } from '../../lib/tensor';
 
 export interface FakeCache {

@@ -23,7 +23,7 @@ import type { SmolVLAConfig } from '../config';
 import type { KVCache, SmolVLAModel } from '../model';
 import { Tensor } from '../tensor';
 import { AdaptiveThreshold, type AdaptiveThresholdOptions, type ThresholdAdjustment } from './adaptive';
-import { SerialQueue } from './serial';
+import { SerialQueue } from '../util/serial';
 import { ServingStats, type DecisionKind, type MissReason, type StatsSummary } from './stats';
 
 /** Options of `PolicyLike.predictActionChunk` (the policy's own names, SPEC §5–§6). */

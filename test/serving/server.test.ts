@@ -1,5 +1,5 @@
 /** PolicyServer's decision state machine against a scripted fake policy (SPEC §6). */
-import { AdaptiveThreshold, PolicyServer, type ServerStepResult } from '../../lib/policy/serving';
+import { AdaptiveThreshold, PolicyServer, type ServerStepResult } from '../../lib/serving';
 import { ACTION_DIM, CHUNK, DELTA, FakePolicy, MODEL_DIM, chunkValue } from './fakePolicy';
 
 /** Robot 0's executed action as numbers. */

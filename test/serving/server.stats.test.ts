@@ -1,5 +1,5 @@
 /** ServingStats and RingBuffer: the counts and the bounded similarity history. */
-import { RingBuffer, ServingStats, type StepRecordInput } from '../../lib/policy/stats';
+import { RingBuffer, ServingStats, type StepRecordInput } from '../../lib/serving/stats';
 
 function input(over: Partial<StepRecordInput>): StepRecordInput {
   return { timestamp: 1, kind: 'hit-skip', reason: null, similarity: 0.9, perSample: [0.9], threshold: 0.5, shouldCache: true, durationMs: 2, ...over };

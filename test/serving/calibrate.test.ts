@@ -1,7 +1,7 @@
 /** calibrateThreshold and the policy-driven similarity measurement (SPEC §6). */
 import fc from 'fast-check';
 
-import { calibratePolicy, calibrateThreshold, sequenceSimilarities } from '../../lib/policy/calibrate';
+import { calibratePolicy, calibrateThreshold, sequenceSimilarities } from '../../lib/serving/calibrate';
 import { FakePolicy } from './fakePolicy';
 
 describe('calibrateThreshold', () => {

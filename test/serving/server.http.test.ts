@@ -1,7 +1,7 @@
 /** PolicyHttpServer on 127.0.0.1: typed JSON only, field-named errors, body and concurrency limits. */
 import * as http from 'node:http';
 
-import { MessageError, PolicyHttpServer, PolicyServer, parseActMessage, type ActMessage } from '../../lib/policy/serving';
+import { MessageError, PolicyHttpServer, PolicyServer, parseActMessage, type ActMessage } from '../../lib/serving';
 import { Tensor } from '../../lib/tensor';
 import { ACTION_DIM, FakePolicy, chunkValue } from './fakePolicy';
 

@@ -1,6 +1,7 @@
 /** Self-contained HTML/SVG reports: structure, escaping, no external assets. */
-import { escapeHtml, lineChartSvg, niceTicks, servingReportHtml } from '../../lib/policy/report';
-import { ServingStats } from '../../lib/policy/stats';
+import { escapeHtml, lineChartSvg, niceTicks } from '../../lib/report/html';
+import { servingReportHtml } from '../../lib/serving/report';
+import { ServingStats } from '../../lib/serving/stats';
 
 function snapshotWithAllKinds() {
   const s = new ServingStats();

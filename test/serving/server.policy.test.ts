@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 
 import { SmolVLAPolicy } from '../../lib/policy/policy';
-import { PolicyHttpServer, PolicyServer, type ActMessage, type PolicyLike } from '../../lib/policy/serving';
+import { PolicyHttpServer, PolicyServer, type ActMessage, type PolicyLike } from '../../lib/serving';
 import { fixturesDir } from '../helpers';
 
 function post(url: string, body: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any

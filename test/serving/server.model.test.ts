@@ -6,7 +6,7 @@
  * (float32, a single extra operation).
  */
 import { ops, Tensor, type KVCache, type Observation, type SmolVLAModel } from '../../lib/index';
-import { PolicyServer, calibratePolicy, type PolicyLike, type PolicyLikePredictOptions, type PolicyLikeResult } from '../../lib/policy/serving';
+import { PolicyServer, calibratePolicy, type PolicyLike, type PolicyLikePredictOptions, type PolicyLikeResult } from '../../lib/serving';
 import { loadModelFixture, type ModelFixture } from '../modelFixtures';
 
 const ACTION_DIM = 4;

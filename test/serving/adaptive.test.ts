@@ -1,7 +1,7 @@
 /** AdaptiveThreshold: SPEC §6's controller (direction inverted relative to the seed's prose). */
 import fc from 'fast-check';
 
-import { AdaptiveThreshold } from '../../lib/policy/adaptive';
+import { AdaptiveThreshold } from '../../lib/serving/adaptive';
 
 /** Feeds `decisions` starting at `threshold`; returns the threshold after each one. */
 function drive(c: AdaptiveThreshold, decisions: boolean[], threshold: number): number[] {

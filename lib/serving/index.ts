@@ -1,0 +1,11 @@
+/**
+ * Serving around a policy: the control-loop server (CLS state machine with miss / hit / reuse
+ * decisions), the HTTP front, adaptive threshold, calibration, statistics and reports.
+ */
+export * from './server';
+export * from './http';
+export * from './messages';
+export * from './adaptive';
+export * from './calibrate';
+export * from './stats';
+export * from './report';
