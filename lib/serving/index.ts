@@ -9,3 +9,4 @@ export * from './adaptive';
 export * from './calibrate';
 export * from './stats';
 export * from './report';
+export * from './chunkPolicy';
