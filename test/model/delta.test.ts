@@ -151,6 +151,6 @@ describe('model-level argument errors', () => {
     await expect(f.model.sample(f.obs, { noise: Tensor.from(new Float32Array(6), [1, 1, 6]) })).rejects.toThrow(/argument 'noise'/);
     const cache = await f.model.prefix(f.obs);
     cache.dispose();
-    await expect(f.model.sample(cache)).rejects.toThrow(/argument 'cache': the KV cache was disposed/);
+    await expect(f.model.sample(cache)).rejects.toEqual(expect.objectContaining({ code: 'ERR_SMOLVLA_DISPOSED', message: expect.stringMatching(/cache: the KV cache was disposed/) }));
   });
 });
