@@ -3,3 +3,5 @@ export * from './aggregate';
 export * from './actionQueue';
 export * from './controlRuntime';
 export * from './metrics';
+export * from './table';
+export * from './report';
