@@ -11,20 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { SmolVLAPolicy } from '../policy';
-import {
-  calibratePolicy,
-  ControlRuntime,
-  formatRunTable,
-  LocalChunkPolicy,
-  PolicyServer,
-  realtimeReportHtml,
-  runSyncLoop,
-  scoreDetection,
-  SimRobot,
-  summarizeRun,
-  type ReportRun,
-  type RequestRecord,
-} from '../serving';
+import { AGGREGATE_NAMES, calibratePolicy, compareLoops, formatRunTable, realtimeReportHtml, SimRobot, type AggregateName, type RequestRecord } from '../serving';
 import { buildInfo, setNumThreads } from '../runtime';
 import { byteTokenizer } from '../train/byteTokenizer';
 import { tinyConfig, TINY_CAMERA } from '../train/presets';
@@ -99,36 +86,20 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
       `false hits ${(100 * calibration.falseHitRate).toFixed(0)} %, false misses ${(100 * calibration.falseMissRate).toFixed(0)} %)`,
   );
 
-  // Asynchronous: the runtime ticks on the event loop; chunks are computed off it.
-  policy.reset();
-  const asyncRobot = new SimRobot(robotOptions);
-  const local = new LocalChunkPolicy(policy, { hitMode, reuseSteps: flag<number>('reuse_steps'), fps });
-  const runtime = new ControlRuntime(local, asyncRobot, { fps, chunkSizeThreshold: g, aggregate: flag<string>('aggregate') as 'weighted_average' });
-  const asyncSummary = await runtime.run(ticks);
-  const asyncRecords = runtime.records();
-  // The robot ticks (act or idle) before the runtime observes within a tick.
-  const asyncObserved = asyncRecords.requests.map((r) => r.tick + 1);
-  await local.dispose();
-
-  // Synchronous: one PolicyServer step per control step; the robot waits for each.
-  policy.reset();
-  const syncRobot = new SimRobot(robotOptions);
-  const server = new PolicyServer(policy, { hitMode, reuseSteps: flag<number>('reuse_steps') });
-  const sync = await runSyncLoop(server, syncRobot, ticks, fps);
-  await server.dispose();
-  const syncSummary = summarizeRun(sync.ticks, sync.requests, 0);
-
-  const k = flag<number>('detect_k');
-  const changes = asyncRobot.sceneChanges(ticks);
-  const sceneAt = (t: number) => asyncRobot.sceneAt(t);
-  const detect = (requests: readonly RequestRecord[], observed: readonly number[]) =>
-    scoreDetection(requests.flatMap((r, i) => (r.sceneChanged === null ? [] : [{ tick: observed[i]!, flagged: r.sceneChanged }])), sceneAt, changes, k);
-  const runs: ReportRun[] = [
-    { label: `async (g ${g}, ${hitMode})`, summary: asyncSummary, detection: detect(asyncRecords.requests, asyncObserved), ...asyncRecords, observedAt: asyncObserved },
-    { label: 'sync (step per tick)', summary: syncSummary, detection: detect(sync.requests, sync.observedAt), ticks: sync.ticks, requests: sync.requests, observedAt: sync.observedAt },
-  ];
-
-  const shown = flag<boolean>('sync') ? runs[1]! : runs[0]!;
+  const aggregate = flag<string>('aggregate');
+  if (!(AGGREGATE_NAMES as readonly string[]).includes(aggregate)) throw new Error(`--aggregate: expected one of ${AGGREGATE_NAMES.join(', ')}, got '${aggregate}'`);
+  const { runs, sceneChanges: changes, sceneAt } = await compareLoops(policy, {
+    robot: robotOptions,
+    ticks,
+    fps,
+    chunkSizeThreshold: g,
+    aggregate: aggregate as AggregateName,
+    hitMode,
+    reuseSteps: flag<number>('reuse_steps'),
+    k: flag<number>('detect_k'),
+  });
+  const [asyncRun, syncRun] = runs;
+  const shown = flag<boolean>('sync') ? syncRun : asyncRun;
   out('');
   out(`${shown.label}: requests (scene changes at ticks ${changes.join(', ') || 'none'})`);
   out(' tick  scene  decision     similarity      ms  actions');
@@ -145,11 +116,11 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
       notes: [
         `Built-in model with random weights from seed ${seed}; CLS threshold calibrated on it: ${calibration.threshold.toFixed(4)} ` +
           `(balanced accuracy ${(100 * calibration.balancedAccuracy).toFixed(0)} %). With random weights the similarity separates scenes only by chance.`,
-        `${fps} Hz, scene change every ${sceneEvery} ticks, chunk_size_threshold ${g}, aggregate ${flag<string>('aggregate')}, hit mode ${hitMode}, reuse ${flag<number>('reuse_steps')} steps.`,
+        `${fps} Hz, scene change every ${sceneEvery} ticks, chunk_size_threshold ${g}, aggregate ${aggregate}, hit mode ${hitMode}, reuse ${flag<number>('reuse_steps')} steps.`,
       ],
     }),
   );
   out(`report: ${report}`);
-  out(`idle ticks: async ${asyncSummary.idlePercent.toFixed(1)} % vs sync ${syncSummary.idlePercent.toFixed(1)} %`);
+  out(`idle ticks: async ${asyncRun.summary.idlePercent.toFixed(1)} % vs sync ${syncRun.summary.idlePercent.toFixed(1)} %`);
   return 0;
 }

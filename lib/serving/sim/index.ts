@@ -2,3 +2,4 @@
 export * from './simRobot';
 export * from './detection';
 export * from './syncLoop';
+export * from './compare';

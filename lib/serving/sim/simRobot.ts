@@ -18,6 +18,8 @@ export interface SimRobotOptions {
   sceneEvery?: number;
   stateDim?: number;
   task?: string;
+  /** Ready language token ids instead of the task string (a policy without a tokenizer). */
+  tokens?: readonly number[];
   seed?: number;
   /** How far the joints move toward the commanded action per tick (default 0.3). */
   gain?: number;
@@ -27,6 +29,7 @@ export class SimRobot implements RuntimeRobot {
   readonly camera: `observation.images.${string}`;
   readonly sceneEvery: number;
   readonly task: string;
+  private readonly tokens: readonly number[] | null;
   private readonly cam: SceneCamera;
   private readonly gain: number;
   private readonly state: Float32Array;
@@ -41,6 +44,7 @@ export class SimRobot implements RuntimeRobot {
     this.sceneEvery = options.sceneEvery ?? 45;
     if (!Number.isInteger(this.sceneEvery) || this.sceneEvery < 2) throw new RangeError(`SimRobot sceneEvery: expected an integer >= 2, got ${String(this.sceneEvery)}`);
     this.task = options.task ?? 'stack the blocks';
+    this.tokens = options.tokens ?? null;
     this.cam = sceneCamera(options.width ?? 64, options.height ?? 64, options.seed ?? 0);
     this.gain = options.gain ?? 0.3;
     this.state = new Float32Array(options.stateDim ?? 6);
@@ -65,7 +69,9 @@ export class SimRobot implements RuntimeRobot {
 
   observe(): RobotObservation {
     const t = this.ticks;
-    const obs: RobotObservation = { 'observation.state': Float32Array.from(this.state), task: this.task };
+    const obs: RobotObservation = { 'observation.state': Float32Array.from(this.state) };
+    if (this.tokens) obs['observation.language.tokens'] = this.tokens;
+    else obs.task = this.task;
     obs[this.camera] = this.cam.frame(this.sceneAt(t), t, { x: 0.5 + 0.4 * Math.sin(t / 15), y: 0.5 + 0.4 * Math.cos(t / 23) });
     return obs;
   }
