@@ -75,6 +75,16 @@ auto locked(const std::shared_ptr<ModelState>& s, Fn&& fn) {
   return fn();
 }
 
+// CUDA float32 keeps float32 products: cuDNN would otherwise run the patch convolution in TF32
+// (10-bit mantissa) on Ampere and newer, ~1e-3 away from the CPU and PyTorch-reference outputs.
+// bfloat16 / float16 are the way to trade accuracy for speed here.
+void prepare_device(const c10::Device& device) {
+  if (device.is_cuda()) {
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
+}
+
 // Zeroes gradients, back-propagates `loss` and returns the gradients of `names` (undefined when a
 // parameter received none).
 TensorMap gradients(model::PolicyModuleImpl& module, const at::Tensor& loss, const std::vector<std::string>& names) {
@@ -232,6 +242,7 @@ Napi::Value ModelWrap::To(const Napi::CallbackInfo& info) {
         info.Env(), "smolvla.to",
         [s, dtype, device]() {
           return locked(s, [&] {
+            prepare_device(device);
             s->module->to(device);
             s->fm().vlm_with_expert->to(dtype);
             s->device = device;
@@ -654,6 +665,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
           s->module = model::PolicyModule(config);
         }
         apply_freezing(*s->module);
+        prepare_device(device);
         s->module->to(device);
         s->fm().vlm_with_expert->to(dtype);
         s->device = device;
