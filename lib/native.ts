@@ -168,7 +168,7 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   manualSeed(seed: number): void;
   buildInfo(): NativeBuildInfo;
-  matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number): number;
+  matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number, device?: string): number;
   makeAtt2dMasks(pad: NativeTensor, marks: NativeTensor): NativeTensor;
   makeAtt2dMasksWithCls(
     pad: NativeTensor,

@@ -19,6 +19,8 @@ ErrorInfo describe_current_exception() {
     // what() carries a C++ backtrace; users need the message. CUDA failures (launch, illegal
     // access, no kernel image for this GPU) get their own code so callers can tell them apart.
     const std::string message = e.what_without_backtrace();
+    // The CPU allocator reports a failed allocation as a plain c10::Error.
+    if (message.find("can't allocate memory") != std::string::npos) return {message, "ERR_SMOLVLA_OOM"};
     const bool cuda = message.find("CUDA error") != std::string::npos || message.find("CUDA out of memory") != std::string::npos;
     return {message, cuda ? "ERR_SMOLVLA_CUDA" : "ERR_SMOLVLA_TORCH"};
   } catch (const std::bad_alloc&) {
