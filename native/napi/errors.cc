@@ -11,6 +11,8 @@ ErrorInfo describe_current_exception() {
     throw;
   } catch (const ArgumentError& e) {
     return {e.what(), "ERR_SMOLVLA_ARGUMENT"};
+  } catch (const DisposedError& e) {
+    return {e.what(), "ERR_SMOLVLA_DISPOSED"};
   } catch (const c10::OutOfMemoryError& e) {
     // A device allocation failed (libtorch's CUDA caching allocator throws this): the model and its
     // caches stay usable; a smaller batch, dtype or another device can be tried.
