@@ -35,15 +35,18 @@ function write(file: string, text = ''): void {
   fs.writeFileSync(file, text);
 }
 
-/** A package folder holding the loader scripts and the given prebuild keys (the CPU one is the real binary). */
-function packageWith(name: string, keys: string[]): string {
+/**
+ * A package folder holding the loader scripts and prebuilds for `keys`: the real binary under
+ * `real`, placeholders elsewhere (binaries this machine must never pick, or that are never loaded).
+ */
+function packageWith(name: string, keys: string[], real?: string): string {
   const root = path.join(tmp, name);
   fs.cpSync(path.join(repo, 'scripts'), path.join(root, 'scripts'), { recursive: true });
   for (const key of keys) {
     const file = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, key, 'smolvla_node.node');
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    if (key.endsWith('-cpu')) fs.copyFileSync(built, file);
-    else fs.writeFileSync(file, 'not a library'); // a CUDA prebuild this machine must never pick
+    if (key === real) fs.copyFileSync(built, file);
+    else fs.writeFileSync(file, 'not a library');
   }
   return root;
 }
@@ -94,7 +97,7 @@ describe('choosing a prebuild', () => {
   const here = () => libtorch.describeLibdir(libtorch.locate().libdir).key;
 
   it('loads the prebuild matching this libtorch from two flavours side by side', () => {
-    const root = packageWith('two-flavours', [here(), 'torch-2.4-cu121']);
+    const root = packageWith('two-flavours', [here(), 'torch-2.4-cu121'], here());
     const r = loadIn(root);
     expect(r.out).toBe(`prebuild ${here()} 1x2x2`);
     expect(r.ok).toBe(true);
@@ -134,10 +137,7 @@ describe('choosing a prebuild', () => {
     for (const f of fs.readdirSync(real).filter((n) => /^lib(c10|torch|torch_cpu)\.so/.test(n))) {
       fs.symlinkSync(path.join(real, f), path.join(claims, 'lib', f));
     }
-    const root = packageWith('mislabelled', []);
-    const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'torch-2.4-cpu');
-    fs.mkdirSync(dir, { recursive: true });
-    fs.copyFileSync(built, path.join(dir, 'smolvla_node.node'));
+    const root = packageWith('mislabelled', ['torch-2.4-cpu'], 'torch-2.4-cpu');
     const r = loadIn(root, { LIBTORCH: claims });
     expect(r.ok).toBe(false);
     expect(r.out).toMatch(/was compiled against libtorch 1\.13\.\d+ but runs on 2\.4\.0/);

@@ -47,7 +47,7 @@ describe(`CUDA (${hasCuda ? `${cudaDeviceCount()} device(s)` : 'no CUDA device h
   itCuda('keeps weights, the cache and the chunk on the GPU; only inputs go up and actions come down', async () => {
     const io = await loadFixture('tiny_equal', 'io.safetensors');
     const { model } = await SmolVLAModel.fromPretrained(path.join(fixturesDir, 'tiny_equal'), { device: DEVICE });
-    expect(model.info().device).toBe(DEVICE);
+    expect((await model.info()).device).toBe(DEVICE);
     const trace = await model.trace(observationOf(io), io.get('in.noise'));
     for (const key of ['vision.0', 'prefix_embs', 'cache.0.k', 'velocity.0', 'actions']) expect({ key, device: trace[key]!.device }).toEqual({ key, device: DEVICE });
     expect(trace.actions!.toNumbers().every(Number.isFinite)).toBe(true);
