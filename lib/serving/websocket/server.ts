@@ -304,6 +304,10 @@ export class WebSocketPolicyServer {
     const message = err instanceof Error ? err.message : String(err);
     // Our own protocol messages name keys and shapes only; other errors may quote input values.
     this.log(`connection ${conn.id}: ${code}${err instanceof SmolVLAError ? `: ${message}` : ''}`);
-    conn.ws.send(`${code}: ${message}`, () => conn.ws.close(1011, CLOSE_REASON));
+    conn.ws.send(`${code}: ${message}`, () => {
+      conn.ws.close(1011, CLOSE_REASON);
+      // A peer that never answers the close frame (ws would wait 30 s) loses the socket sooner.
+      setTimeout(() => conn.ws.terminate(), 1000).unref();
+    });
   }
 }
