@@ -138,7 +138,15 @@ export class RemotePolicy implements ChunkPolicy {
           finish(err as Error);
         }
       });
-      ws.once('unexpected-response', (_req, res) => finish(new Error(`the server refused the connection: HTTP ${res.statusCode ?? '?'}`)));
+      ws.once('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        // A refused key does not get better with retries; a full server (503) may.
+        finish(
+          status === 401
+            ? new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `apiKey: the server at ${url} refused the ${options.apiKey ? 'given' : 'missing'} API key (HTTP 401)`)
+            : new Error(`the server refused the connection: HTTP ${status}`),
+        );
+      });
       ws.once('error', (err) => finish(err));
       ws.once('close', (code) => finish(new Error(`closed during the handshake (${code})`)));
     });

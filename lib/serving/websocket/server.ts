@@ -212,12 +212,18 @@ export class WebSocketPolicyServer {
       return;
     }
     this.opening++;
+    let opened = false;
+    // A handshake that ws rejects (it answers 400 and destroys the socket) must free its slot too.
+    socket.once('close', () => {
+      if (!opened) this.opening--;
+    });
     // Registered before ws's own listener: the first bytes of a frame start the slow-sender clock.
     let conn: Connection | null = null;
     socket.prependListener('data', () => {
       if (conn && !conn.frame && !conn.closed) conn.frame = setTimeout(() => this.fail(conn!, new SmolVLAError('ERR_SMOLVLA_PROTOCOL', `slow sender: a frame took longer than ${this.slowSenderTimeoutMs} ms`)), this.slowSenderTimeoutMs);
     });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      opened = true;
       this.opening--;
       conn = this.open(ws, req);
     });

@@ -135,10 +135,11 @@ describe('security and limits', () => {
     const c = await connect(url, { Authorization: `Api-Key ${key}` });
     expect(c.metadata.get('chunk_size')).toBe(10);
     c.ws.close();
+    await expect(RemotePolicy.connect(url, { apiKey: 'wrong-key-123456' })).rejects.toMatchObject({ code: 'ERR_SMOLVLA_ARGUMENT' });
     const remote = await RemotePolicy.connect(url, { apiKey: key });
     expect((await remote.requestChunk(observation(0))).chunk).toBe(10);
     await remote.dispose();
-    expect(server.stats().refused.unauthorized).toBe(3);
+    expect(server.stats().refused.unauthorized).toBe(4);
   });
 
   it('limits connections, closes idle ones, and refuses oversize and pipelined frames', async () => {
@@ -148,6 +149,7 @@ describe('security and limits', () => {
     await expect(connect(url)).rejects.toThrow('HTTP 503');
     expect(await a.closed).toBe(1001);
     await b.closed;
+    while (server.stats().connections > 0) await new Promise((r) => setTimeout(r, 10));
     const big = await connect(url);
     big.ws.send(validObservation(160));
     expect(await big.closed).toBe(1009);
