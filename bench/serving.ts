@@ -41,6 +41,7 @@ function readyBackend(of: ServingBackend, chunk: number, actionDim: number): Ser
 }
 
 async function timeCalls(n: number, call: (i: number) => Promise<unknown>): Promise<number[]> {
+  // The first call (connection warm-up, lazy allocations) is not counted.
   const ms: number[] = [];
   for (let i = 0; i <= n; i++) {
     const t0 = performance.now();
@@ -74,7 +75,35 @@ export async function servingBench(size: 'tiny' | 'full', repeats: number): Prom
   const actionDim = backend.spec.actionDim;
   const rows: ServingBenchRow[] = [];
   const row = (measure: string, value: string) => rows.push({ model: size, measure, value });
-  const protocolCalls = Math.max(50, repeats * 10);
+  const protocolCalls = Math.max(100, repeats * 20);
+
+  // In-process and remote calls alternate, so both see the same machine load.
+  const calls = size === 'tiny' ? Math.max(20, repeats * 4) : repeats;
+  const { local, remote } = await withServer(backend, { maxBatch: 1, maxWaitMs: 0 }, async (url) => {
+    const client = await RemotePolicy.connect(url);
+    const times = { local: [] as number[], remote: [] as number[] };
+    try {
+      for (let i = 0; i <= calls; i++) {
+        const t0 = performance.now();
+        const r = await policy.predictActionChunk(observation(config, i));
+        const t1 = performance.now();
+        r.actionsTensor?.dispose();
+        r.obsClsOut?.dispose();
+        const t2 = performance.now();
+        await client.requestChunk(observation(config, i));
+        const t3 = performance.now();
+        if (i === 0) continue;
+        times.local.push(t1 - t0);
+        times.remote.push(t3 - t2);
+      }
+    } finally {
+      await client.dispose();
+    }
+    return times;
+  });
+  const diffs = local.map((l, i) => remote[i]! - l);
+  row(`model call in-process (median of ${calls})`, `${median(local).toFixed(1)} ms`);
+  row(`model call through the server (median of ${calls})`, `${median(remote).toFixed(1)} ms (paired difference, median: ${median(diffs).toFixed(1)} ms)`);
 
   const protocol = await withServer(readyBackend(backend, chunkSize, actionDim), { maxBatch: 1, maxWaitMs: 0 }, async (url) => {
     const remote = await RemotePolicy.connect(url);
@@ -85,22 +114,6 @@ export async function servingBench(size: 'tiny' | 'full', repeats: number): Prom
     }
   });
   row(`protocol round trip, no model (median of ${protocolCalls})`, `${median(protocol).toFixed(2)} ms`);
-
-  const local = await timeCalls(repeats, async (i) => {
-    const r = await policy.predictActionChunk(observation(config, i));
-    r.actionsTensor?.dispose();
-    r.obsClsOut?.dispose();
-  });
-  const remoteMs = await withServer(backend, { maxBatch: 1, maxWaitMs: 0 }, async (url) => {
-    const remote = await RemotePolicy.connect(url);
-    try {
-      return await timeCalls(repeats, (i) => remote.requestChunk(observation(config, i)));
-    } finally {
-      await remote.dispose();
-    }
-  });
-  row(`model call in-process (median of ${repeats})`, `${median(local).toFixed(1)} ms`);
-  row(`model call through the server (median of ${repeats})`, `${median(remoteMs).toFixed(1)} ms (+${(median(remoteMs) - median(local)).toFixed(1)} ms)`);
 
   if (size === 'tiny') {
     const perClient = Math.max(10, repeats * 4);
