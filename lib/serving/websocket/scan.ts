@@ -40,57 +40,39 @@ function readLength(buf: Uint8Array, at: number, bytes: 1 | 2 | 4): number {
   return ((buf[at]! << 24) >>> 0) + ((buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!);
 }
 
+/** Fixed-size scalars: type byte -> payload bytes (nil, booleans, floats, integers). */
+const FIXED: Record<number, number> = { 0xc0: 0, 0xc2: 0, 0xc3: 0, 0xca: 4, 0xcb: 8, 0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8 };
+
+/** Types with a length field: type byte -> [field bytes, kind, items per count (0: the count is payload bytes)]. */
+const SIZED: Record<number, [1 | 2 | 4, Header['kind'], number]> = {
+  0xc4: [1, 'bin', 0],
+  0xc5: [2, 'bin', 0],
+  0xc6: [4, 'bin', 0],
+  0xd9: [1, 'str', 0],
+  0xda: [2, 'str', 0],
+  0xdb: [4, 'str', 0],
+  0xdc: [2, 'array', 1],
+  0xdd: [4, 'array', 1],
+  0xde: [2, 'map', 2],
+  0xdf: [4, 'map', 2],
+};
+
 function header(buf: Uint8Array, at: number): Header {
   const b = buf[at]!;
   if (b <= 0x7f || b >= 0xe0) return { head: 1, skip: 0, items: -1, kind: 'other' };
   if (b <= 0x8f) return { head: 1, skip: 0, items: 2 * (b & 0x0f), kind: 'map' };
   if (b <= 0x9f) return { head: 1, skip: 0, items: b & 0x0f, kind: 'array' };
   if (b <= 0xbf) return { head: 1, skip: b & 0x1f, items: -1, kind: 'str' };
-  switch (b) {
-    case 0xc0:
-    case 0xc2:
-    case 0xc3:
-      return { head: 1, skip: 0, items: -1, kind: 'other' };
-    case 0xc4:
-      return { head: 2, skip: readLength(buf, at + 1, 1), items: -1, kind: 'bin' };
-    case 0xc5:
-      return { head: 3, skip: readLength(buf, at + 1, 2), items: -1, kind: 'bin' };
-    case 0xc6:
-      return { head: 5, skip: readLength(buf, at + 1, 4), items: -1, kind: 'bin' };
-    case 0xca:
-      return { head: 1, skip: 4, items: -1, kind: 'other' };
-    case 0xcb:
-      return { head: 1, skip: 8, items: -1, kind: 'other' };
-    case 0xcc:
-    case 0xd0:
-      return { head: 1, skip: 1, items: -1, kind: 'other' };
-    case 0xcd:
-    case 0xd1:
-      return { head: 1, skip: 2, items: -1, kind: 'other' };
-    case 0xce:
-    case 0xd2:
-      return { head: 1, skip: 4, items: -1, kind: 'other' };
-    case 0xcf:
-    case 0xd3:
-      return { head: 1, skip: 8, items: -1, kind: 'other' };
-    case 0xd9:
-      return { head: 2, skip: readLength(buf, at + 1, 1), items: -1, kind: 'str' };
-    case 0xda:
-      return { head: 3, skip: readLength(buf, at + 1, 2), items: -1, kind: 'str' };
-    case 0xdb:
-      return { head: 5, skip: readLength(buf, at + 1, 4), items: -1, kind: 'str' };
-    case 0xdc:
-      return { head: 3, skip: 0, items: readLength(buf, at + 1, 2), kind: 'array' };
-    case 0xdd:
-      return { head: 5, skip: 0, items: readLength(buf, at + 1, 4), kind: 'array' };
-    case 0xde:
-      return { head: 3, skip: 0, items: 2 * readLength(buf, at + 1, 2), kind: 'map' };
-    case 0xdf:
-      return { head: 5, skip: 0, items: 2 * readLength(buf, at + 1, 4), kind: 'map' };
-    default:
-      // 0xc1 (never used), 0xc7-0xc9 (ext 8/16/32), 0xd4-0xd8 (fixext 1-16).
-      return fail(at, b === 0xc1 ? 'reserved type byte 0xc1' : `extension type (0x${b.toString(16)}) refused: only maps, arrays, strings, bytes, numbers, booleans and nil are accepted`);
+  const fixed = FIXED[b];
+  if (fixed !== undefined) return { head: 1, skip: fixed, items: -1, kind: 'other' };
+  const sized = SIZED[b];
+  if (sized) {
+    const [bytes, kind, perCount] = sized;
+    const n = readLength(buf, at + 1, bytes);
+    return perCount === 0 ? { head: 1 + bytes, skip: n, items: -1, kind } : { head: 1 + bytes, skip: 0, items: perCount * n, kind };
   }
+  // 0xc1 (never used), 0xc7-0xc9 (ext 8/16/32), 0xd4-0xd8 (fixext 1-16).
+  return fail(at, b === 0xc1 ? 'reserved type byte 0xc1' : `extension type (0x${b.toString(16)}) refused: only maps, arrays, strings, bytes, numbers, booleans and nil are accepted`);
 }
 
 /** Throws ERR_SMOLVLA_PROTOCOL unless `buf` holds exactly one msgpack value within the limits. */

@@ -12,13 +12,14 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 
 import { argumentError, SmolVLAError } from '../../errors';
 import { SerialQueue } from '../../util/serial';
+import { listenOn, type BoundAddress } from '../listen';
 import type { ServedChunk, ServingBackend } from './backend';
 import { RequestBatcher, type BatcherOptions } from './batcher';
 import { DEFAULT_OBSERVATION_LIMITS, toRequest, type DecodedRequest, type ObservationLimits } from './observation';
@@ -137,17 +138,10 @@ export class WebSocketPolicyServer {
   }
 
   /** Starts listening; resolves with the bound address (`url` is the ws:// address clients use). */
-  listen(): Promise<{ host: string; port: number; url: string }> {
-    return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(this.port, this.host, () => {
-        this.http.off('error', reject);
-        const { port } = this.http.address() as AddressInfo;
-        const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-        this.log(`listening on ws://${host}:${port}${this.keyDigest ? ' (API key required)' : ''}`);
-        resolve({ host: this.host, port, url: `ws://${host}:${port}` });
-      });
-    });
+  async listen(): Promise<BoundAddress> {
+    const bound = await listenOn(this.http, this.host, this.port, 'ws');
+    this.log(`listening on ${bound.url}${this.keyDigest ? ' (API key required)' : ''}`);
+    return bound;
   }
 
   stats(): ServerStats {

@@ -4,6 +4,7 @@
  */
 import { Packr } from 'msgpackr';
 
+import { seededRandom } from '../../../lib/data/random';
 import type { InputSpec } from '../../../lib/policy/inputs';
 import { encodeFrame, ndarray, npScalar } from '../../../lib/serving/websocket';
 
@@ -11,17 +12,6 @@ import { encodeFrame, ndarray, npScalar } from '../../../lib/serving/websocket';
 export const SPEC: InputSpec = { cameras: ['observation.images.top'], stateDim: 6, maxStateDim: 32, actionDim: 6, chunkSize: 10, vocabSize: 260 };
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Encoded values of a valid observation (side: image height and width). */
 function validEntries(side = 64, withContext = true): Array<[string, Buffer]> {
@@ -57,7 +47,7 @@ export interface MalformedFrame {
 }
 
 export function malformedFrames(seed = 11): MalformedFrame[] {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[int(0, xs.length - 1)]!;
   const out: MalformedFrame[] = [];
