@@ -3,8 +3,12 @@
  * timed here and with the PyTorch reference (test/reference) on the same work and thread count, in
  * the same run, next to the machine's matrix roof measured in-process.
  *
+ * Then the cost of serving over the network (bench/serving.ts): the WebSocket protocol's per-call
+ * overhead versus in-process, for the tiny demo model and the full-size shape, and the throughput of
+ * 4 concurrent clients.
+ *
  * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small] [--json out.json]
- *                          [--device cpu|cuda:N]
+ *                          [--serving include|skip|only] [--serving_size tiny|full|both] [--device cpu|cuda:N]
  * On a GPU (--device cuda:N) both sides run there and only whole chunks are timed (kernels run
  * asynchronously, so a stage's wall time is not its GPU time); ours includes downloading the
  * actions, the reference synchronises. The reference runs bfloat16 under torch.autocast and tries
@@ -16,6 +20,7 @@ import * as path from 'node:path';
 
 import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, Tensor, type SmolVLAConfig } from '../lib/index';
 import { chunkFlops } from './flops';
+import { servingBench } from './serving';
 
 interface Args {
   threads: number;
@@ -23,11 +28,13 @@ interface Args {
   dtype: 'float32' | 'bfloat16';
   only?: string;
   json?: string;
+  serving: 'include' | 'skip' | 'only';
+  servingSize: 'tiny' | 'full' | 'both';
   device: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32', device: 'cpu' };
+  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32', serving: 'include', servingSize: 'both', device: 'cpu' };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
@@ -38,6 +45,8 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--only') args.only = value;
     else if (flag === '--json') args.json = value;
     else if (flag === '--device' && value) args.device = value;
+    else if (flag === '--serving' && (value === 'include' || value === 'skip' || value === 'only')) args.serving = value;
+    else if (flag === '--serving_size' && (value === 'tiny' || value === 'full' || value === 'both')) args.servingSize = value;
     else throw new Error(`unknown or invalid argument ${argv[i]} (see the header of bench/run.ts)`);
   }
   return args;
@@ -146,13 +155,27 @@ function servingCosts(size: string, t: { prefix: number; denoise: number; delta:
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   setNumThreads(args.threads);
+  const results: Record<string, unknown> = { threads: args.threads, dtype: args.dtype };
+  if (args.serving !== 'only') await modelBench(args, results);
+  if (args.serving !== 'skip') {
+    console.log('\nServing over the network (openpi WebSocket protocol, loopback)');
+    const sizes = args.servingSize === 'both' ? (['tiny', 'full'] as const) : [args.servingSize];
+    const rows = [];
+    for (const size of sizes) rows.push(...(await servingBench(size, args.repeats)));
+    console.table(rows);
+    results.network = rows;
+  }
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
+}
+
+async function modelBench(args: Args, results: Record<string, unknown>): Promise<void> {
   const roof = Math.max(matmulThroughput(1024, 768, 3072, args.dtype, 1, args.device), matmulThroughput(1024, 960, 2560, args.dtype, 1, args.device));
   const roofSmallM = matmulThroughput(50, 720, 2048, args.dtype, 1, args.device);
   console.log(`threads ${args.threads}, dtype ${args.dtype}, device ${args.device}`);
   console.log(`matrix roof (at::linear, in-process): ${roof.toFixed(1)} GFLOP/s at M=1024; ${roofSmallM.toFixed(1)} GFLOP/s at M=50 (decode-shaped)`);
   const rows: Array<Record<string, string | number>> = [];
   const serving: Array<Array<Record<string, string>>> = [];
-  const results: Record<string, unknown> = { threads: args.threads, dtype: args.dtype, roofGflops: roof, roofSmallMGflops: roofSmallM };
+  Object.assign(results, { roofGflops: roof, roofSmallMGflops: roofSmallM });
   for (const size of ['small', 'full']) {
     if (args.only && args.only !== size) continue;
     const config = configFor(size);
@@ -190,7 +213,6 @@ async function main(): Promise<void> {
   console.log('\nServing: cost of one control step by decision, and a loop that predicts every step');
   console.table(serving.flat());
   results.serving = serving;
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
 }
 
 main().catch((err: unknown) => {
