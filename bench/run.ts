@@ -3,8 +3,12 @@
  * timed here and with the PyTorch reference (test/reference) on the same work and thread count, in
  * the same run, next to the machine's matrix roof measured in-process.
  *
- * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small|realtime] [--ticks N]
- *                          [--json out.json] [--device cpu|cuda:N]
+ * Then the cost of serving over the network (bench/serving.ts): the WebSocket protocol's per-call
+ * overhead versus in-process, for the tiny demo model and the full-size shape, and the throughput of
+ * 4 concurrent clients.
+ *
+ * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small|realtime] [--json out.json]
+ *                          [--serving include|skip|only] [--serving_size tiny|full|both] [--device cpu|cuda:N] [--ticks N]
  * On a GPU (--device cuda:N) both sides run there and only whole chunks are timed (kernels run
  * asynchronously, so a stage's wall time is not its GPU time); ours includes downloading the
  * actions, the reference synchronises. The reference runs bfloat16 under torch.autocast and tries
@@ -19,6 +23,7 @@ import * as path from 'node:path';
 import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, Tensor, type SmolVLAConfig } from '../lib/index';
 import { chunkFlops } from './flops';
 import { realtimeBench } from './realtime';
+import { servingBench } from './serving';
 
 interface Args {
   threads: number;
@@ -26,13 +31,15 @@ interface Args {
   dtype: 'float32' | 'bfloat16';
   only?: string;
   json?: string;
+  serving: 'include' | 'skip' | 'only';
+  servingSize: 'tiny' | 'full' | 'both';
   device: string;
   /** Ticks of each real-time loop. */
   ticks: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32', device: 'cpu', ticks: 300 };
+  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32', serving: 'include', servingSize: 'both', device: 'cpu', ticks: 300 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
@@ -44,6 +51,8 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--json') args.json = value;
     else if (flag === '--ticks') args.ticks = Number(value);
     else if (flag === '--device' && value) args.device = value;
+    else if (flag === '--serving' && (value === 'include' || value === 'skip' || value === 'only')) args.serving = value;
+    else if (flag === '--serving_size' && (value === 'tiny' || value === 'full' || value === 'both')) args.servingSize = value;
     else throw new Error(`unknown or invalid argument ${argv[i]} (see the header of bench/run.ts)`);
   }
   return args;
@@ -152,13 +161,31 @@ function servingCosts(size: string, t: { prefix: number; denoise: number; delta:
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   setNumThreads(args.threads);
+  const results: Record<string, unknown> = { threads: args.threads, dtype: args.dtype };
+  if (args.serving !== 'only') await modelBench(args, results);
+  if (args.serving !== 'skip') {
+    console.log('\nServing over the network (openpi WebSocket protocol, loopback)');
+    const sizes = args.servingSize === 'both' ? (['tiny', 'full'] as const) : [args.servingSize];
+    const rows = [];
+    for (const size of sizes) rows.push(...(await servingBench(size, args.repeats)));
+    console.table(rows);
+    results.network = rows;
+  }
+  if (args.serving !== 'only' && (!args.only || args.only === 'realtime')) {
+    console.log('');
+    await realtimeBench({ config: configFor('full'), ticks: args.ticks, fps: 30 }, (line) => console.log(line));
+  }
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
+}
+
+async function modelBench(args: Args, results: Record<string, unknown>): Promise<void> {
   const roof = Math.max(matmulThroughput(1024, 768, 3072, args.dtype, 1, args.device), matmulThroughput(1024, 960, 2560, args.dtype, 1, args.device));
   const roofSmallM = matmulThroughput(50, 720, 2048, args.dtype, 1, args.device);
   console.log(`threads ${args.threads}, dtype ${args.dtype}, device ${args.device}`);
   console.log(`matrix roof (at::linear, in-process): ${roof.toFixed(1)} GFLOP/s at M=1024; ${roofSmallM.toFixed(1)} GFLOP/s at M=50 (decode-shaped)`);
   const rows: Array<Record<string, string | number>> = [];
   const serving: Array<Array<Record<string, string>>> = [];
-  const results: Record<string, unknown> = { threads: args.threads, dtype: args.dtype, roofGflops: roof, roofSmallMGflops: roofSmallM };
+  Object.assign(results, { roofGflops: roof, roofSmallMGflops: roofSmallM });
   for (const size of ['small', 'full']) {
     if (args.only && args.only !== size) continue;
     const config = configFor(size);
@@ -193,11 +220,6 @@ async function main(): Promise<void> {
   }
   if (rows.length > 0) printTimings(rows, serving);
   results.serving = serving;
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
-  if (!args.only || args.only === 'realtime') {
-    console.log('');
-    await realtimeBench({ config: configFor('full'), ticks: args.ticks, fps: 30 }, (line) => console.log(line));
-  }
 }
 
 function printTimings(rows: Array<Record<string, string | number>>, serving: Array<Array<Record<string, string>>>): void {
