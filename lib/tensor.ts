@@ -1,8 +1,8 @@
 /**
  * Tensor: a typed handle to a native (libtorch) tensor. Data crosses into native memory by copy
- * (JS could change its buffer while native work runs on another thread) and comes back zero-copy
- * where the tensor is already a contiguous CPU tensor. Native memory is freed by dispose() or, if
- * forgotten, by GC finalisation.
+ * (JS could change its buffer while native work runs on another thread) and comes back as a copy in
+ * an ArrayBuffer V8 owns (so the GC sees and frees it like any buffer). Native memory is freed by
+ * dispose() or, if forgotten, by GC finalisation.
  */
 import { native, type NativeTensor } from './native';
 
@@ -106,8 +106,8 @@ export class Tensor {
 
   /**
    * The elements as a typed array of the tensor's dtype (bool and uint8 as Uint8Array,
-   * bfloat16/float16 as raw Uint16Array bits). Zero-copy for contiguous CPU tensors; the array
-   * stays valid after dispose().
+   * bfloat16/float16 as raw Uint16Array bits). A copy owned by V8: it stays valid after dispose(),
+   * and writes to it never reach the tensor.
    */
   data(): TensorData {
     const buf = this.handle.data();

@@ -35,6 +35,7 @@ import {
   RESERVED_KEYS,
   type SmolVLAConfig,
 } from './schema';
+import { makeDirectory, readJsonFile } from '../util/files';
 import { checkExtraKeys, validateConfig } from './validate';
 
 const feature: Decoder<PolicyFeature> = (v, where) => {
@@ -147,7 +148,7 @@ export async function readConfig(dir: string): Promise<SmolVLAConfig> {
   const file = path.join(dir, 'config.json');
   let json: unknown;
   try {
-    json = JSON.parse(await fsp.readFile(file, 'utf8'));
+    json = await readJsonFile(file);
   } catch (e) {
     throw new Error(`${file}: cannot read the config: ${(e as Error).message}`);
   }
@@ -164,7 +165,7 @@ export async function readConfig(dir: string): Promise<SmolVLAConfig> {
  */
 export async function writeConfig(dir: string, config: SmolVLAConfig): Promise<void> {
   validateConfig(config);
-  await fsp.mkdir(dir, { recursive: true });
+  await makeDirectory(dir);
   const file = path.join(dir, 'config.json');
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {

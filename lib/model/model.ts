@@ -5,9 +5,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { argumentError } from '../errors';
 import { defaultConfig, readConfig, writeConfig, type SmolVLAConfig } from '../config';
 import { native, type NativeModel, type NativeObservation, type NativeTensorMap } from '../native';
 import { Tensor } from '../tensor';
+import { choiceArg, intArg, optionsArg, stringListArg, tensorArg } from '../util/args';
+import { makeDirectory, pathArg } from '../util/files';
+import { observationArg, tensorOptionsArg } from './args';
 import { KVCache } from './cache';
 import { withCancel, type Cancellable } from './cancel';
 import { toNativeConfig, type TokenIds } from './nativeConfig';
@@ -84,6 +88,7 @@ export class SmolVLAModel {
 
   /** A randomly initialised model (full-size shapes work: build weights from a seed, nothing downloads). */
   static async create(config: SmolVLAConfig = defaultConfig(), options: ModelOptions = {}): Promise<SmolVLAModel> {
+    checkModelOptions(options);
     const handle = await native.createModel(
       toNativeConfig(config, options.tokens),
       options.seed ?? 0,
@@ -95,6 +100,8 @@ export class SmolVLAModel {
 
   /** Loads a LeRobot checkpoint folder (config.json + model.safetensors). */
   static async fromPretrained(dir: string, options: LoadOptions = {}): Promise<{ model: SmolVLAModel; report: LoadReport }> {
+    pathArg('dir', dir);
+    checkModelOptions(options);
     const weights = path.join(dir, 'model.safetensors');
     if (!fs.existsSync(weights)) throw new Error(`fromPretrained: ${weights} does not exist (a LeRobot checkpoint folder has config.json and model.safetensors)`);
     const config = await readConfig(dir);
@@ -110,7 +117,12 @@ export class SmolVLAModel {
 
   /** Writes config.json and model.safetensors (plus extra tensors such as normalisation statistics). */
   async save(dir: string, extra: TensorDict = {}, metadata: Record<string, string> = {}): Promise<void> {
-    await fs.promises.mkdir(dir, { recursive: true });
+    pathArg('dir', dir);
+    for (const [name, t] of Object.entries(optionsArg('extra', extra))) tensorArg(`extra.${name}`, t);
+    for (const [key, v] of Object.entries(optionsArg('metadata', metadata))) {
+      if (typeof v !== 'string') throw argumentError(`metadata.${key}`, 'a string', v);
+    }
+    await makeDirectory(dir);
     await writeConfig(dir, this.config);
     const names = Object.keys(extra);
     await this.handle.saveState(
@@ -123,11 +135,14 @@ export class SmolVLAModel {
 
   /** Moves the model; the backbone takes `dtype`, projections stay float32. */
   async to(dtype: ModelDtype, device = 'cpu'): Promise<void> {
+    choiceArg('dtype', dtype, MODEL_DTYPES);
+    if (typeof device !== 'string') throw argumentError('device', "a device string ('cpu', 'cuda', 'cuda:N')", device);
     await this.handle.to(dtype, device);
   }
 
   /** The cache-filling prefix pass (with the CLS head, the cache also carries obs_cls_out). */
   async prefix(obs: Observation): Promise<KVCache> {
+    observationArg('obs', obs);
     return new KVCache(await this.handle.prefix(toNative(obs)));
   }
 
@@ -140,6 +155,8 @@ export class SmolVLAModel {
     options: { noise?: Tensor } & Cancellable = {},
   ): Promise<{ actions: Tensor; cache: KVCache | null }> {
     const isCache = source instanceof KVCache;
+    if (!isCache) observationArg('source', source);
+    tensorOptionsArg('options', options, ['noise']);
     const r = await withCancel(options, (token) =>
       this.handle.sample(
         isCache ? null : toNative(source),
@@ -153,16 +170,22 @@ export class SmolVLAModel {
 
   /** cal_cache's delta actions: one delta step at t = 0.5 from the encoded context (or zeros). */
   async deltaActions(cache: KVCache, actionContext?: Tensor): Promise<Tensor> {
+    cacheArg('cache', cache);
+    if (actionContext !== undefined) tensorArg('actionContext', actionContext);
     return new Tensor(await this.handle.deltaActions(cache.handle, actionContext?.handle ?? null));
   }
 
   /** The delta expert's velocity for x (B, C, A) at t = 0.5: the correction refine mode adds. */
   async deltaStep(cache: KVCache, x: Tensor): Promise<Tensor> {
+    cacheArg('cache', cache);
+    tensorArg('x', x);
     return new Tensor(await this.handle.deltaStep(cache.handle, x.handle));
   }
 
   /** Every intermediate of a prefix pass and a sampling run, by name (parity checks). */
   async trace(obs: Observation, noise: Tensor): Promise<TensorDict> {
+    observationArg('obs', obs);
+    tensorArg('noise', noise);
     return fromNative(await this.handle.trace(toNative(obs), noise.handle));
   }
 
@@ -172,6 +195,9 @@ export class SmolVLAModel {
     actions: Tensor,
     options: { actionIsPad?: Tensor; noise?: Tensor; time?: Tensor; gradNames?: string[] } = {},
   ): Promise<{ losses: TensorDict; grads: Record<string, Tensor | null> }> {
+    observationArg('obs', obs);
+    tensorArg('actions', actions);
+    tensorOptionsArg('options', options, ['actionIsPad', 'noise', 'time']);
     const r = await this.handle.forwardMain(
       toNative(obs),
       actions.handle,
@@ -188,6 +214,8 @@ export class SmolVLAModel {
     obs: Observation,
     options: { actionIsPad?: Tensor; mainX0?: Tensor; clsNoise?: Tensor; gradNames?: string[]; trace?: boolean } = {},
   ): Promise<{ losses: TensorDict; grads: Record<string, Tensor | null>; trace: TensorDict }> {
+    observationArg('obs', obs);
+    tensorOptionsArg('options', options, ['actionIsPad', 'mainX0', 'clsNoise']);
     const r = await this.handle.forwardDelta(
       toNative(obs),
       options.actionIsPad?.handle ?? null,
@@ -206,12 +234,29 @@ export class SmolVLAModel {
 
   /** Copies of parameters/buffers by name (all of them when `names` is omitted). */
   parameters(names?: string[]): TensorDict {
+    if (names !== undefined) stringListArg('names', names);
     return fromNative(this.handle.parameters(names));
   }
 
   info(): { parameters: number; dtype: string; device: string } {
     return this.handle.info();
   }
+}
+
+const MODEL_DTYPES = ['float32', 'bfloat16'] as const;
+
+function checkModelOptions(options: LoadOptions): void {
+  optionsArg('options', options);
+  if (options.seed !== undefined) intArg('options.seed', options.seed, 0, Number.MAX_SAFE_INTEGER);
+  if (options.dtype !== undefined) choiceArg('options.dtype', options.dtype, MODEL_DTYPES);
+  if (options.device !== undefined && typeof options.device !== 'string') {
+    throw argumentError('options.device', "a device string ('cpu', 'cuda', 'cuda:N')", options.device);
+  }
+}
+
+function cacheArg(name: string, cache: unknown): KVCache {
+  if (!(cache instanceof KVCache)) throw argumentError(name, 'a KVCache (from prefix() or sample())', cache);
+  return cache;
 }
 
 function gradsFromNative(map: NativeTensorMap): Record<string, Tensor | null> {

@@ -8,6 +8,7 @@
  */
 import { resolveDims, type SmolVLAConfig } from '../config';
 import type { DatasetSample } from '../data';
+import { SmolVLAError } from '../errors';
 import { actionDim, type Observation } from '../model';
 import { resizeWithPad } from '../ops';
 import { disposeAll, Tensor } from '../tensor';
@@ -76,6 +77,7 @@ export class Preprocessor {
       actionDim: actionDim(config),
       chunkSize: config.chunkSize,
       vocabSize: dims.text.vocab,
+      maxTokens: config.tokenizerMaxLength,
     };
   }
 
@@ -161,7 +163,9 @@ export class Preprocessor {
     const crop = new Float32Array(c * ad);
     for (let i = 0; i < b; i++) {
       for (let k = 0; k < c; k++) crop.set(data.subarray((i * c + k) * a, (i * c + k) * a + ad), k * ad);
-      out.push(this.normalizer.unnormalizeOutput(ACTION_KEY, crop));
+      const chunk = this.normalizer.unnormalizeOutput(ACTION_KEY, crop);
+      checkFiniteChunk(chunk, i, ad);
+      out.push(chunk);
     }
     return out;
   }
@@ -363,4 +367,20 @@ function toSigned(t: Tensor): Tensor {
 /** The trainer's entry point: dataset samples -> {observation, actions, actionIsPad}. */
 export function trainingBatch(samples: readonly DatasetSample[], preprocessor: Preprocessor): TrainingBatch {
   return preprocessor.trainingBatch(samples);
+}
+
+/**
+ * A chunk with a NaN or infinity is never handed to a robot: NaN weights, NaN noise or statistics
+ * that overflow all end here, as an error naming the robot, step and action dimension.
+ */
+function checkFiniteChunk(chunk: Float32Array, robot: number, actionDim: number): void {
+  for (let j = 0; j < chunk.length; j++) {
+    if (!Number.isFinite(chunk[j]!)) {
+      throw new SmolVLAError(
+        'ERR_SMOLVLA_NOT_FINITE',
+        `actions: the chunk of robot ${robot} has ${chunk[j]} at step ${Math.floor(j / actionDim)}, dimension ${j % actionDim} ` +
+          '(non-finite weights, noise or normalisation statistics)',
+      );
+    }
+  }
 }

@@ -334,7 +334,7 @@ export class SmolVLAPolicy {
       if (o.prefixPadMasks) this.checkShape('prefixPadMasks', o.prefixPadMasks, [b, cache.prefixLength]);
       if (o.noise) this.checkShape('noise', o.noise, [b, c, a]);
       const r = await this.model.sample(cache, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
-      return { ...this.noSimilarity(b), actions: this.preprocessor.splitActions(r.actions), actionsTensor: r.actions };
+      return { ...this.noSimilarity(b), actions: this.splitOrDispose(r.actions, r.cache), actionsTensor: r.actions };
     }
     const prepared = this.preprocessor.prepare(batch!);
     const b = prepared.size;
@@ -360,13 +360,25 @@ export class SmolVLAPolicy {
       }
       const r = await this.model.sample(prepared.observation, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
       const cache = r.cache!;
+      const actions = this.splitOrDispose(r.actions, cache);
       const sim = this.similarity(cache, b, o.computeClsSimilarity ?? false, generation);
-      const out: ChunkPrediction = { ...sim, actions: this.preprocessor.splitActions(r.actions), actionsTensor: r.actions };
+      const out: ChunkPrediction = { ...sim, actions, actionsTensor: r.actions };
       if (o.keepCache) out.cache = cache;
       else cache.dispose();
       return out;
     } finally {
       disposeAll(prepared);
+    }
+  }
+
+  /** The robots' chunks; on an error (a non-finite chunk) the native results are freed at once. */
+  private splitOrDispose(actions: Tensor, cache: KVCache | null): Float32Array[] {
+    try {
+      return this.preprocessor.splitActions(actions);
+    } catch (err) {
+      actions.dispose();
+      cache?.dispose();
+      throw err;
     }
   }
 

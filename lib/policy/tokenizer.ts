@@ -14,6 +14,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 
 import type { PadLanguageTo } from '../config';
 import type { TokenIds } from '../model';
+import { readJsonFile } from '../util/files';
 
 /** SmolVLM's image framing tokens (LeRobot: start = [fake, global], end = [fake]). */
 export const FAKE_IMAGE_TOKEN = '<fake_token_around_image>';
@@ -88,7 +89,7 @@ export class VlmTokenizer implements TaskTokenizer {
   /** Reads `file` (a tokenizer.json) and the tokenizer_config.json beside it, when there is one. */
   static async fromFile(file: string): Promise<VlmTokenizer> {
     const parse = async (f: string): Promise<Json> => {
-      const value = JSON.parse(await fs.promises.readFile(f, 'utf8')) as unknown;
+      const value = await readJsonFile(f);
       if (!isObject(value)) throw new Error(`${f}: expected a JSON object`);
       return value;
     };

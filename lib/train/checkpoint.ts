@@ -21,6 +21,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
+import { readJsonFile } from '../util/files';
 import type { BatchLoaderState } from '../data';
 import type { SmolVLAModel, TensorDict } from '../model';
 import type { VlmTokenizer } from '../policy/tokenizer';
@@ -277,7 +278,7 @@ export async function locateCheckpoint(given: string): Promise<CheckpointPaths> 
 async function readJson(file: string): Promise<Record<string, unknown>> {
   let value: unknown;
   try {
-    value = JSON.parse(await fsp.readFile(file, 'utf8'));
+    value = await readJsonFile(file);
   } catch (e) {
     throw new Error(`${file}: cannot read: ${(e as Error).message}`);
   }
