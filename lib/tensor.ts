@@ -4,6 +4,7 @@
  * an ArrayBuffer V8 owns (so the GC sees and frees it like any buffer). Native memory is freed by
  * dispose() or, if forgotten, by GC finalisation.
  */
+import { argumentError } from './errors';
 import { native, type NativeTensor } from './native';
 
 export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -30,15 +31,16 @@ function inferDtype(data: TensorData): DType {
   if (data instanceof Int16Array) return 'int16';
   if (data instanceof Int8Array) return 'int8';
   if (data instanceof Uint8Array) return 'uint8';
-  throw new TypeError('Tensor.from: a Uint16Array needs an explicit dtype, "bfloat16" or "float16"');
+  if (data instanceof Uint16Array) throw argumentError('dtype', 'given for a Uint16Array ("bfloat16" or "float16")', undefined);
+  throw argumentError('data', 'a Float32Array, Float64Array, BigInt64Array, Int32Array, Int16Array, Int8Array, Uint8Array or Uint16Array', data);
 }
 
 function checkShape(shape: readonly number[], name: string): number {
-  if (!Array.isArray(shape)) throw new TypeError(`${name}: expected an array of non-negative integers`);
+  if (!Array.isArray(shape) || shape.length > 16) throw argumentError(name, 'an array of at most 16 non-negative integers', shape);
   let numel = 1;
   for (const [i, s] of shape.entries()) {
     if (!Number.isInteger(s) || s < 0) {
-      throw new RangeError(`${name}: entry ${i} must be a non-negative integer, got ${String(s)}`);
+      throw argumentError(`${name}[${i}]`, 'a non-negative integer', s);
     }
     numel *= s;
   }
@@ -59,12 +61,11 @@ export class Tensor {
    */
   static from(data: TensorData, shape: readonly number[], dtype?: DType): Tensor {
     const type = dtype ?? inferDtype(data);
-    if (!(type in BYTES)) throw new RangeError(`Tensor.from: unknown dtype '${String(type)}'`);
-    const numel = checkShape(shape, 'Tensor.from shape');
+    if (typeof type !== 'string' || !Object.hasOwn(BYTES, type)) throw argumentError('dtype', `one of ${Object.keys(BYTES).join(', ')}`, type);
+    if (!ArrayBuffer.isView(data) || data instanceof DataView) throw argumentError('data', 'a typed array', data);
+    const numel = checkShape(shape, 'shape');
     if (data.byteLength !== numel * BYTES[type]) {
-      throw new RangeError(
-        `Tensor.from: shape [${shape.join(', ')}] of ${type} needs ${numel * BYTES[type]} bytes, data has ${data.byteLength}`,
-      );
+      throw argumentError('data', `${numel * BYTES[type]} bytes for shape [${shape.join(', ')}] of ${type}`, data);
     }
     return new Tensor(native.tensorFromBuffer(data, [...shape], type));
   }

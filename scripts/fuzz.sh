@@ -34,7 +34,7 @@ echo "fuzz.sh: building the safetensors header fuzzer with $cxx"
 echo "fuzz.sh: fuzzing the safetensors header parser for ${seconds}s"
 # -timeout: one input taking over 5 s is reported as a hang; -rss_limit_mb bounds memory.
 "$out/safetensors_header_fuzz" "$out/corpus" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 \
-  -max_len=65536 -artifact_prefix="$out/findings/" -print_final_stats=1 2>&1 | tail -n 25
+  -max_len=65536 -dict=fuzz/safetensors.dict -artifact_prefix="$out/findings/" -print_final_stats=1 2>&1 | tail -n 25
 
 echo "fuzz.sh: JS fuzz of the config parser, the public API and corrupt files (scaled up)"
 SMOLVLA_FUZZ=1 npx jest test/fuzz

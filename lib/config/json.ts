@@ -35,6 +35,7 @@ import {
   RESERVED_KEYS,
   type SmolVLAConfig,
 } from './schema';
+import { SmolVLAError } from '../errors';
 import { makeDirectory, readJsonFile } from '../util/files';
 import { checkExtraKeys, validateConfig } from './validate';
 
@@ -150,12 +151,12 @@ export async function readConfig(dir: string): Promise<SmolVLAConfig> {
   try {
     json = await readJsonFile(file);
   } catch (e) {
-    throw new Error(`${file}: cannot read the config: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `cannot read the config: ${(e as Error).message}`, { cause: e });
   }
   try {
     return parseConfig(json);
   } catch (e) {
-    throw new Error(`${file}: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: ${(e as Error).message}`, { cause: e });
   }
 }
 

@@ -204,7 +204,7 @@ export function validateConfig(config: SmolVLAConfig): SmolVLAConfig {
     check(
       parameters <= L.parameters,
       `vlm_backbone, num_vlm_layers and expert_width_multiplier describe a model of about ${parameters.toExponential(2)} ` +
-        `parameters, more than the ${L.parameters.toExponential(0)} limit`,
+        `parameters, more than the limit of ${L.parameters / 1e9} billion`,
     );
     if (resizeOk) {
       const { patchSize } = c.vlmBackbone.visionConfig;

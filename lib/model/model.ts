@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { argumentError } from '../errors';
+import { argumentError, SmolVLAError } from '../errors';
 import { defaultConfig, readConfig, writeConfig, type SmolVLAConfig } from '../config';
 import { native, type NativeModel, type NativeObservation, type NativeTensorMap } from '../native';
 import { Tensor } from '../tensor';
@@ -103,7 +103,9 @@ export class SmolVLAModel {
     pathArg('dir', dir);
     checkModelOptions(options);
     const weights = path.join(dir, 'model.safetensors');
-    if (!fs.existsSync(weights)) throw new Error(`fromPretrained: ${weights} does not exist (a LeRobot checkpoint folder has config.json and model.safetensors)`);
+    if (!fs.existsSync(weights)) {
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `fromPretrained: ${weights} does not exist (a LeRobot checkpoint folder has config.json and model.safetensors)`);
+    }
     const config = await readConfig(dir);
     const model = await SmolVLAModel.create(config, options);
     const r = await model.handle.loadState(weights);

@@ -246,6 +246,11 @@ export class SmolVLAPolicy {
   }
 
   /** Clears the action queue and the stored CLS output (call it at every episode start). */
+  /** Validates an observation batch as predictActionChunk would (no model work); returns its robot count. */
+  validate(batch: PolicyBatch): number {
+    return this.preprocessor.samples(batch).length;
+  }
+
   reset(): void {
     this.generation++;
     this.queue = [];

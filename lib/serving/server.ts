@@ -21,6 +21,7 @@
  */
 import type { SmolVLAConfig } from '../config';
 import type { KVCache, SmolVLAModel } from '../model';
+import { SmolVLAError } from '../errors';
 import { Tensor } from '../tensor';
 import { AdaptiveThreshold, type AdaptiveThresholdOptions, type ThresholdAdjustment } from './adaptive';
 import { SerialQueue } from '../util/serial';
@@ -70,6 +71,12 @@ export interface PolicyLike {
    * un-normalised exactly as sampled chunks are (SmolVLAPolicy's Preprocessor).
    */
   preprocessor?: { splitActions(actions: Tensor): Float32Array[] };
+  /**
+   * Checks an observation batch exactly as predictActionChunk would, without running the model,
+   * and returns its number of robots. Reuse steps (no prefix pass) call it so that a bad
+   * observation is refused there too; a policy without it gets no reuse steps.
+   */
+  validate?(batch: unknown): number;
 }
 
 /** A KV-cache queue entry (the guide's cache_item). The cache stays native, never copied to JS. */
@@ -263,7 +270,15 @@ export class PolicyServer {
     const started = performance.now();
     const threshold = this.policy.clsThreshold;
     const newest = this.cacheQueue[this.cacheQueue.length - 1];
-    if (this.reuseLeft > 0 && this.actionQueue.length > 0 && newest) {
+    if (this.reuseLeft > 0 && this.actionQueue.length > 0 && newest && this.policy.validate) {
+      // Reuse skips the model, not the checks: the observation is validated like any step's.
+      const robots = this.policy.validate(batch);
+      if (robots !== this.shape?.batch) {
+        throw new SmolVLAError(
+          'ERR_SMOLVLA_ARGUMENT',
+          `batch: ${robots} robot(s), but the queued actions are for ${this.shape?.batch ?? 0}; call reset() when the robots change`,
+        );
+      }
       if (this.hitMode === 'refine') await this.refine(newest.cache);
       this.reuseLeft--;
       return this.finish({ kind: 'reuse', reason: null }, null, null, threshold, started);
@@ -380,7 +395,8 @@ export class PolicyServer {
       throw new Error(`PolicyServer: policy actions must be ${chunk} x actionDim per robot, got lengths [${r.actions.map((a) => a.length).join(', ')}]`);
     }
     if (this.actionSteps > chunk) throw new Error(`PolicyServer actionSteps: ${this.actionSteps} exceeds the chunk size ${chunk}`);
-    const model = tensor.toFloat32().slice();
+    checkFiniteActions(r.actions);
+    const model = tensor.toFloat32();
     tensor.dispose();
     this.shape = { batch, chunk, modelDim, actionDim };
     this.actionQueue = Array.from({ length: this.actionSteps }, (_, k) => {
@@ -436,6 +452,7 @@ export class PolicyServer {
     if (robot.length !== batch || robot.some((a) => a.length !== queued * actionDim)) {
       throw new Error(`PolicyServer: policy.preprocessor.splitActions returned lengths [${robot.map((a) => a.length).join(', ')}], expected ${batch} x ${queued * actionDim}`);
     }
+    checkFiniteActions(robot);
     this.actionQueue = this.actionQueue.map((_, k) => {
       const q: QueuedAction = { model: new Float32Array(batch * modelDim), robot: new Float32Array(batch * actionDim) };
       for (let b = 0; b < batch; b++) {
@@ -456,4 +473,12 @@ function disposeEntry(e: CacheEntry): void {
   e.cache.dispose();
   e.obsClsOut?.dispose();
   e.prefixPadMask.dispose();
+}
+
+/** Whatever the policy, a NaN or infinite action is an error, never queued or served. */
+function checkFiniteActions(actions: readonly Float32Array[]): void {
+  for (const [robot, chunk] of actions.entries()) {
+    const i = chunk.findIndex((x) => !Number.isFinite(x));
+    if (i >= 0) throw new SmolVLAError('ERR_SMOLVLA_NOT_FINITE', `PolicyServer: the policy returned ${chunk[i]} in robot ${robot}'s actions (index ${i})`);
+  }
 }

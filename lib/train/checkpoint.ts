@@ -133,6 +133,27 @@ async function completeCheckpoints(checkpointsDir: string): Promise<string[]> {
   return ids.filter((_, i) => complete[i]);
 }
 
+/**
+ * The files a run leaves when it stops before its first checkpoint completes (metrics.jsonl, the
+ * report, a half-written step folder): the names of `outputDir`'s entries when it holds nothing
+ * else, null when it holds anything more (a complete checkpoint or unrelated files). Such a run
+ * cannot be resumed; a fresh start may clear these and begin again.
+ */
+export async function uncheckpointedRunFiles(outputDir: string, runFiles: readonly string[]): Promise<string[] | null> {
+  const entries = await fsp.readdir(outputDir).catch(() => [] as string[]);
+  if (entries.some((e) => e !== CHECKPOINTS_DIR && !runFiles.includes(e))) return null;
+  if (entries.includes(CHECKPOINTS_DIR)) {
+    const checkpointsDir = path.join(outputDir, CHECKPOINTS_DIR);
+    const stat = await fsp.lstat(checkpointsDir);
+    if (!stat.isDirectory()) return null;
+    const inside = await fsp.readdir(checkpointsDir);
+    if (inside.includes(LAST_CHECKPOINT_LINK) || (await completeCheckpoints(checkpointsDir)).length > 0) return null;
+    // Only numbered step folders and the temporary files a save makes.
+    if (inside.some((n) => !/^\d+$/.test(n) && !n.startsWith('.tmp-') && !n.endsWith('.tmp'))) return null;
+  }
+  return entries;
+}
+
 /** Points `checkpoints/last` at `target` (a sibling folder name) by renaming a fresh symlink over it. */
 async function updateLast(checkpointsDir: string, target: string): Promise<void> {
   const link = path.join(checkpointsDir, LAST_CHECKPOINT_LINK);
