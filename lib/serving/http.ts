@@ -1,7 +1,7 @@
 /**
  * PolicyHttpServer: a PolicyServer behind node:http for a robot controller in another process.
  *
- * Safety model (docs/serving-security.md): no TLS, so it listens on the loopback interface unless
+ * Safety model (docs/hardening.md): no TLS, so it listens on the loopback interface unless
  * told otherwise (`allowNonLoopback`; then set `apiKey` and/or put it behind a proxy). Requests carry
  * only typed, size-limited JSON (messages.ts) — never pickles or code: LeRobot's async inference
  * server unpickles client data from an unauthenticated gRPC port (remote code execution,
