@@ -154,6 +154,16 @@ export class PolicyHttpServer {
     this.http.maxHeadersCount = 64;
   }
 
+  /** Request bodies being read now (for monitoring: slow clients show here, not as policy work). */
+  get bodiesInProgress(): number {
+    return this.readingBodies;
+  }
+
+  /** Policy steps and resets in flight, queued ones included. */
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
   /** Starts listening; resolves with the bound address. */
   listen(): Promise<{ host: string; port: number; url: string }> {
     return new Promise((resolve, reject) => {

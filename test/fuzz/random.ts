@@ -2,19 +2,12 @@
  * Seeded randomness and case counts of the fuzz suites: a few thousand cases in CI, ten times more
  * with SMOLVLA_FUZZ=1 (scripts/fuzz.sh). A failure prints its seed and case index, so it replays.
  */
+import { seededRandom } from '../../lib/data/random';
+
 export const FUZZ_SCALE = process.env.SMOLVLA_FUZZ === '1' ? 10 : 1;
 
-/** mulberry32: small, fast and reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The package's seeded generator (mulberry32). */
+export const rng = seededRandom;
 
 export const pick = <T>(r: () => number, items: readonly T[]): T => items[Math.floor(r() * items.length)]!;
 export const int = (r: () => number, below: number): number => Math.floor(r() * below);

@@ -275,6 +275,14 @@ describe('PolicyHttpServer caller checks and limits', () => {
   afterEach(async () => {
     await front.close();
   });
+  /** n clients that send headers and one byte of a 100-byte body, then nothing; once they are in. */
+  const slowClients = async (n: number) => {
+    const head = 'POST /act HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n';
+    const clients = Array.from({ length: n }, () => rawRequest(port, head, '{'));
+    for (let i = 0; i < 400 && front.bodiesInProgress < n; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(front.bodiesInProgress).toBe(n);
+    return clients;
+  };
 
   it('refuses a Host that is not a name of this server (DNS rebinding) and foreign Origins', async () => {
     await start();
@@ -319,11 +327,7 @@ describe('PolicyHttpServer caller checks and limits', () => {
 
   it('times out a body that does not arrive (408, closed) and slow bodies never take inference slots', async () => {
     await start({ bodyTimeoutMs: 300, maxConcurrent: 1 });
-    // Six clients that send headers and then trickle nothing.
-    const slow = Array.from({ length: 6 }, () =>
-      rawRequest(port, `POST /act HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`, '{'),
-    );
-    await new Promise((r) => setTimeout(r, 50));
+    const slow = await slowClients(6);
     const legit = await request(url, 'POST', '/act', JSON.stringify(message()), json);
     expect(legit.status).toBe(200);
     const results = await Promise.all(slow);
@@ -332,10 +336,7 @@ describe('PolicyHttpServer caller checks and limits', () => {
 
   it('bounds the bodies read at once (503 beyond maxPendingBodies)', async () => {
     await start({ bodyTimeoutMs: 300, maxPendingBodies: 2 });
-    const slow = Array.from({ length: 2 }, () =>
-      rawRequest(port, `POST /act HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`, '{'),
-    );
-    await new Promise((r) => setTimeout(r, 50));
+    const slow = await slowClients(2);
     const third = await request(url, 'POST', '/act', JSON.stringify(message()), json);
     expect([third.status, third.body.error.message]).toEqual([503, 'server busy: 2 request bodies being read']);
     await Promise.all(slow);
