@@ -14,17 +14,6 @@ struct ArgumentError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// A file that is missing, not a regular file, unreadable or malformed (code ERR_SMOLVLA_IO).
-struct IoError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// NaN or infinity where finite numbers are required, e.g. in checkpoint weights
-// (code ERR_SMOLVLA_NOT_FINITE).
-struct NotFiniteError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // "float32 (2, 3) on cpu"
 std::string describe(const at::Tensor& t);
 

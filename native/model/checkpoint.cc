@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "core/check.h"
+#include "core/errors.h"
 
 namespace smolvla::model {
 namespace {

@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 
 #include "core/check.h"
+#include "core/errors.h"
 
 namespace smolvla::napi {
 
