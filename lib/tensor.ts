@@ -47,6 +47,11 @@ function checkShape(shape: readonly number[], name: string): number {
   return numel;
 }
 
+function arrayLike<T>(name: string, values: ArrayLike<T>): ArrayLike<T> {
+  if (values === null || typeof values !== 'object' || typeof values.length !== 'number') throw argumentError(name, 'an array', values);
+  return values;
+}
+
 export class Tensor {
   /** The native handle; library-internal. */
   readonly handle: NativeTensor;
@@ -72,17 +77,19 @@ export class Tensor {
 
   /** A float32 tensor from plain numbers. */
   static fromNumbers(values: readonly number[], shape: readonly number[]): Tensor {
-    return Tensor.from(Float32Array.from(values), shape);
+    return Tensor.from(Float32Array.from(arrayLike('values', values)), shape);
   }
 
   /** A bool tensor from booleans (or 0/1). */
   static fromBools(values: ArrayLike<boolean | number>, shape: readonly number[]): Tensor {
-    return Tensor.from(Uint8Array.from(values as ArrayLike<number>, (v) => (v ? 1 : 0)), shape, 'bool');
+    return Tensor.from(Uint8Array.from(arrayLike('values', values) as ArrayLike<number>, (v) => (v ? 1 : 0)), shape, 'bool');
   }
 
   /** An int64 tensor from plain integers. */
   static fromInts(values: readonly number[], shape: readonly number[]): Tensor {
-    return Tensor.from(BigInt64Array.from(values, (v) => BigInt(v)), shape);
+    const ints = arrayLike('values', values);
+    for (const [i, v] of Array.from(ints).entries()) if (!Number.isSafeInteger(v)) throw argumentError(`values[${i}]`, 'a safe integer', v);
+    return Tensor.from(BigInt64Array.from(ints, (v) => BigInt(v)), shape);
   }
 
   get shape(): number[] {

@@ -14,10 +14,11 @@ export const int = (r: () => number, below: number): number => Math.floor(r() * 
 
 /** What a thrown value must look like: an Error with a package code and a message. */
 export function codeOf(err: unknown): string {
-  if (!(err instanceof Error)) return `not an Error: ${String(err)}`;
+  // Duck-typed: errors made by the addon come from another realm than jest's sandbox `Error`.
+  if (typeof err !== 'object' || err === null || typeof (err as Error).message !== 'string') return `not an Error: ${String(err)}`;
   const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string' || !code.startsWith('ERR_SMOLVLA')) return `no code: ${err.constructor.name}: ${err.message}`;
-  if (err.message.length === 0) return `${code} without a message`;
+  if (typeof code !== 'string' || !code.startsWith('ERR_SMOLVLA')) return `no code: ${(err as Error).name}: ${(err as Error).message}`;
+  if ((err as Error).message.length === 0) return `${code} without a message`;
   return code;
 }
 
@@ -27,9 +28,11 @@ export function mutate(r: () => number, bytes: Buffer, headerEnd: number): Buffe
   // Most mutations hit the header, where the parser is; the rest anywhere.
   const at = (n: number) => (r() < 0.8 ? int(r, Math.max(1, Math.min(headerEnd, n))) : int(r, Math.max(1, n)));
   switch (int(r, 7)) {
-    case 0:
-      out[at(out.length)] ^= 1 << int(r, 8);
+    case 0: {
+      const i = at(out.length);
+      out[i] = out[i]! ^ (1 << int(r, 8));
       return out;
+    }
     case 1:
       out[at(out.length)] = pick(r, [0x00, 0x20, 0x22, 0x2c, 0x30, 0x39, 0x5b, 0x5d, 0x7b, 0x7d, 0xff]);
       return out;
@@ -45,6 +48,7 @@ export function mutate(r: () => number, bytes: Buffer, headerEnd: number): Buffe
       return out.subarray(0, int(r, out.length));
     case 5: {
       // The header length itself.
+      if (out.length < 8) return out;
       out.writeBigUInt64LE(BigInt(pick(r, [0, 1, headerEnd - 9, headerEnd - 7, headerEnd + 100, 2 ** 32, Number.MAX_SAFE_INTEGER])) & 0xffffffffffffffffn, 0);
       return out;
     }

@@ -102,7 +102,7 @@ describe('PolicyServer reuse', () => {
     await expect(server.step(twoRobots)).rejects.toMatchObject({ code: 'ERR_SMOLVLA_ARGUMENT', message: expect.stringContaining('2 robot(s), but the queued actions are for 1') });
     expect(server.pendingReuse).toBe(2);
     expect((await server.step('obs')).decision.kind).toBe('reuse');
-    expect(policy.validated).toEqual(['obs']);
+    expect(policy.validated).toEqual([twoRobots, 'obs']);
   });
 
   it('never queues or serves a non-finite action', async () => {
