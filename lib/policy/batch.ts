@@ -357,11 +357,13 @@ function resizeStacked(data: Float32Array, b: number, h: number, w: number, widt
   }
 }
 
-/** x * 2 - 1 in place: the resized tensor is a fresh contiguous CPU tensor whose data() is its memory. */
+/** x * 2 - 1 as a new tensor (t is disposed): data() is a copy, so it cannot be changed in place. */
 function toSigned(t: Tensor): Tensor {
-  const d = t.data() as Float32Array;
+  const d = t.toFloat32();
+  const shape = t.shape;
+  t.dispose();
   for (let i = 0; i < d.length; i++) d[i] = d[i]! * 2 - 1;
-  return t;
+  return Tensor.from(d, shape);
 }
 
 /** The trainer's entry point: dataset samples -> {observation, actions, actionIsPad}. */
