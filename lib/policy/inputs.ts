@@ -244,7 +244,7 @@ function toVector(v: unknown, where: string, key: string, lastRow: boolean): { v
     if (typeof x !== 'number') fail(where, key, `entry ${start + i} must be a number, got ${describe(x)}`);
     // Math.fround: a double such as 1e39 is finite but becomes Infinity as float32, the model's type.
     if (!Number.isFinite(Math.fround(x))) {
-      failNotFinite(where, key, `${Number.isFinite(x) ? `${x} (beyond float32's range)` : String(x)} at index ${start + i}`);
+      failNotFinite(where, key, `${Number.isFinite(x) ? `value ${x} (beyond float32's range)` : Number.isNaN(x) ? 'NaN' : `non-finite value ${x}`} at index ${start + i}`);
     }
     return x;
   });
