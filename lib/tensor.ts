@@ -160,6 +160,11 @@ export class Tensor {
     this.handle.dispose();
   }
 
+  /** `using t = Tensor.from(...)` frees the native memory at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   toString(): string {
     return `Tensor(${this.handle.describe()})`;
   }

@@ -16,6 +16,8 @@ ErrorInfo describe_current_exception() {
     return {e.what(), "ERR_SMOLVLA_IO"};
   } catch (const NotFiniteError& e) {
     return {e.what(), "ERR_SMOLVLA_NOT_FINITE"};
+  } catch (const DisposedError& e) {
+    return {e.what(), "ERR_SMOLVLA_DISPOSED"};
   } catch (const c10::Error& e) {
     // what() carries a C++ backtrace; users need the message.
     return {e.what_without_backtrace(), "ERR_SMOLVLA_TORCH"};
