@@ -38,7 +38,6 @@ import {
 import { SmolVLAError } from '../errors';
 import { makeDirectory, readJsonFile } from '../util/files';
 import { checkExtraKeys, validateConfig } from './validate';
-import { SmolVLAError } from '../errors';
 
 const feature: Decoder<PolicyFeature> = (v, where) => {
   const { type, shape, ...rest } = object(v, where);

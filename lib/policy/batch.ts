@@ -28,7 +28,6 @@ import {
 } from './inputs';
 import type { Normalizer } from './normalize';
 import type { TaskTokenizer } from './tokenizer';
-import { SmolVLAError } from '../errors';
 
 const ACTION_KEY = 'action';
 

@@ -5,7 +5,6 @@
  */
 import { SmolVLAError } from '../errors';
 import { Tensor } from '../tensor';
-import { SmolVLAError } from '../errors';
 
 /** An 8-bit camera frame, row-major HWC (RGB, or RGBA with channels 4: alpha is dropped). */
 export interface RgbFrame {
