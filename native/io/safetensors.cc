@@ -1,6 +1,6 @@
 #include "io/safetensors.h"
 
-#include "core/errors.h"
+#include "core/check.h"
 #include "io/safetensors_header.h"
 
 #include <ATen/ATen.h>

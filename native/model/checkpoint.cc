@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "core/errors.h"
+#include "core/check.h"
 
 namespace smolvla::model {
 namespace {

@@ -3,7 +3,6 @@
 #include <c10/util/Exception.h>
 
 #include "core/check.h"
-#include "core/errors.h"
 
 namespace smolvla::napi {
 
