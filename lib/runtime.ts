@@ -1,8 +1,16 @@
 /** Process-wide libtorch settings: threads, devices, seeds, and what the addon was built with. */
+import { argumentError } from './errors';
 import { native, type NativeBuildInfo } from './native';
+import { choiceArg, intArg, numberArg } from './util/args';
+
+/** Largest matrix side matmulThroughput measures (a 16384² float32 operand is 1 GiB). */
+const MAX_MATMUL_SIDE = 16384;
+/** Longest matmulThroughput measurement: it blocks the calling thread for that long. */
+const MAX_MATMUL_SECONDS = 60;
 
 /** Intra-op threads used by libtorch (process-wide). Benchmarks set it for both sides. */
 export function setNumThreads(threads: number): void {
+  intArg('threads', threads, 1, 1024);
   native.setNumThreads(threads);
 }
 
@@ -15,6 +23,7 @@ export function getNumThreads(): number {
  * Error naming the device when CUDA is asked for and this libtorch or machine has none.
  */
 export function resolveDevice(device: string): string {
+  if (typeof device !== 'string') throw argumentError('device', "a device string ('cpu', 'cuda', 'cuda:N')", device);
   return native.checkDevice(device);
 }
 
@@ -24,6 +33,7 @@ export function cudaDeviceCount(): number {
 
 /** Seeds libtorch's global generators (CPU and CUDA). */
 export function manualSeed(seed: number): void {
+  intArg('seed', seed, 0, Number.MAX_SAFE_INTEGER);
   native.manualSeed(seed);
 }
 
@@ -37,5 +47,10 @@ export function buildInfo(): NativeBuildInfo {
  * compare against. An allocation that does not fit throws with code ERR_SMOLVLA_OOM.
  */
 export function matmulThroughput(m: number, k: number, n: number, dtype: 'float32' | 'bfloat16' = 'float32', seconds = 1, device = 'cpu'): number {
-  return native.matmulThroughput(m, k, n, dtype, seconds, device);
+  intArg('m', m, 1, MAX_MATMUL_SIDE);
+  intArg('k', k, 1, MAX_MATMUL_SIDE);
+  intArg('n', n, 1, MAX_MATMUL_SIDE);
+  choiceArg('dtype', dtype, ['float32', 'bfloat16'] as const);
+  numberArg('seconds', seconds, { min: 0, max: MAX_MATMUL_SECONDS });
+  return native.matmulThroughput(m, k, n, dtype, seconds, resolveDevice(device));
 }

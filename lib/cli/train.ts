@@ -15,9 +15,9 @@ import * as path from 'node:path';
 import { CONFIG_DEFAULTS, CONFIG_FIELD_NAMES, camelToSnake, configToJson, defaultConfig, readConfig, type SmolVLAConfig } from '../config';
 import type { Dataset } from '../data';
 import { SmolVLAModel } from '../model';
-import { locateCheckpoint, readTrainConfig, type CheckpointPaths } from '../train/checkpoint';
+import { locateCheckpoint, readTrainConfig, uncheckpointedRunFiles, type CheckpointPaths } from '../train/checkpoint';
 import { datasetBatcher } from '../train/batcher';
-import { train, REPORT_FILE, type TrainResult } from '../train/loop';
+import { train, METRICS_FILE, REPORT_FILE, type TrainResult } from '../train/loop';
 import { tinyConfig } from '../train/presets';
 import {
   applyConfigOverrides,
@@ -264,6 +264,9 @@ function defaultOutputDir(): string {
   return path.join('outputs', 'train', `${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())}`, `${p(now.getHours())}-${p(now.getMinutes())}-${p(now.getSeconds())}_smolvla`);
 }
 
+/** What a run writes to --output_dir besides its checkpoints. */
+const RUN_FILES = [METRICS_FILE, REPORT_FILE];
+
 interface Prepared {
   settings: Settings;
   model: SmolVLAModel;
@@ -278,6 +281,13 @@ async function prepare(given: Map<string, FlagValue>, say: (line: string) => voi
     const where = settings.configPath ?? settings.outputDir;
     if (where === undefined) {
       throw new UsageError('--resume=true needs --config_path=<output_dir>/checkpoints/last/pretrained_model/train_config.json (or --output_dir of the run)');
+    }
+    const leftovers = settings.configPath === undefined ? await uncheckpointedRunFiles(path.resolve(where), RUN_FILES) : null;
+    if (leftovers !== null && leftovers.length > 0) {
+      throw new UsageError(
+        `--resume=true: ${path.resolve(where)} has no checkpoint (its run stopped before the first one; it holds only ${leftovers.join(', ')}); ` +
+          'run the same command without --resume=true to start it over',
+      );
     }
     const paths = await locateCheckpoint(where);
     settings = resumedSettings(await readTrainConfig(paths), given, paths);
@@ -294,7 +304,13 @@ async function prepare(given: Map<string, FlagValue>, say: (line: string) => voi
 
   const outputDir = path.resolve(settings.outputDir ?? defaultOutputDir());
   const existing = await fsp.readdir(outputDir).catch(() => null);
-  if (existing && existing.length > 0) {
+  // A run killed before its first checkpoint leaves only its metrics and a partial step folder:
+  // nothing to resume, so a fresh start clears them instead of refusing the folder.
+  const leftovers = existing && existing.length > 0 ? await uncheckpointedRunFiles(outputDir, RUN_FILES) : null;
+  if (leftovers !== null) {
+    say(`--output_dir ${outputDir}: clearing ${leftovers.join(', ')} left by a run that stopped before its first checkpoint`);
+    await Promise.all(leftovers.map((f) => fsp.rm(path.join(outputDir, f), { recursive: true, force: true })));
+  } else if (existing && existing.length > 0) {
     throw new UsageError(`--output_dir ${outputDir} already exists and is not empty; choose another folder, or pass --resume=true to continue its run`);
   }
   let config: SmolVLAConfig;

@@ -35,8 +35,9 @@ import {
   RESERVED_KEYS,
   type SmolVLAConfig,
 } from './schema';
-import { checkExtraKeys, validateConfig } from './validate';
 import { SmolVLAError } from '../errors';
+import { makeDirectory, readJsonFile } from '../util/files';
+import { checkExtraKeys, validateConfig } from './validate';
 
 const feature: Decoder<PolicyFeature> = (v, where) => {
   const { type, shape, ...rest } = object(v, where);
@@ -148,14 +149,14 @@ export async function readConfig(dir: string): Promise<SmolVLAConfig> {
   const file = path.join(dir, 'config.json');
   let json: unknown;
   try {
-    json = JSON.parse(await fsp.readFile(file, 'utf8'));
+    json = await readJsonFile(file);
   } catch (e) {
-    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: cannot read the config: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `cannot read the config: ${(e as Error).message}`, { cause: e });
   }
   try {
     return parseConfig(json);
   } catch (e) {
-    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -165,7 +166,7 @@ export async function readConfig(dir: string): Promise<SmolVLAConfig> {
  */
 export async function writeConfig(dir: string, config: SmolVLAConfig): Promise<void> {
   validateConfig(config);
-  await fsp.mkdir(dir, { recursive: true });
+  await makeDirectory(dir);
   const file = path.join(dir, 'config.json');
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {

@@ -248,6 +248,11 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
   }
 
   /** Clears the action queue and the stored CLS output (call it at every episode start). */
+  /** Validates an observation batch as predictActionChunk would (no model work); returns its robot count. */
+  validate(batch: PolicyBatch): number {
+    return this.preprocessor.samples(batch).length;
+  }
+
   reset(): void {
     this.generation++;
     this.queue = [];
@@ -375,7 +380,7 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
       if (o.prefixPadMasks) this.checkShape('prefixPadMasks', o.prefixPadMasks, [b, cache.prefixLength]);
       if (o.noise) this.checkShape('noise', o.noise, [b, c, a]);
       const r = await this.model.sample(cache, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
-      return { ...this.noSimilarity(b), actions: this.preprocessor.splitActions(r.actions), actionsTensor: r.actions };
+      return { ...this.noSimilarity(b), actions: this.splitOrDispose(r.actions, r.cache), actionsTensor: r.actions };
     }
     const prepared = this.preprocessor.prepare(batch!);
     const b = prepared.size;
@@ -402,13 +407,25 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
       }
       const r = await this.model.sample(prepared.observation, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
       const cache = r.cache!;
+      const actions = this.splitOrDispose(r.actions, cache);
       const sim = this.similarity(cache, b, o.computeClsSimilarity ?? false, generation);
-      const out: ChunkPrediction = { ...sim, actions: this.preprocessor.splitActions(r.actions), actionsTensor: r.actions };
+      const out: ChunkPrediction = { ...sim, actions, actionsTensor: r.actions };
       if (o.keepCache) out.cache = cache;
       else cache.dispose();
       return out;
     } finally {
       disposeAll(prepared);
+    }
+  }
+
+  /** The robots' chunks; on an error (a non-finite chunk) the native results are freed at once. */
+  private splitOrDispose(actions: Tensor, cache: KVCache | null): Float32Array[] {
+    try {
+      return this.preprocessor.splitActions(actions);
+    } catch (err) {
+      actions.dispose();
+      cache?.dispose();
+      throw err;
     }
   }
 

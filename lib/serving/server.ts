@@ -76,6 +76,12 @@ export interface PolicyLike {
    * un-normalised exactly as sampled chunks are.
    */
   splitActions?(actions: Tensor): Float32Array[];
+  /**
+   * Checks an observation batch exactly as predictActionChunk would, without running the model,
+   * and returns its number of robots. Reuse steps (no prefix pass) call it so that a bad
+   * observation is refused there too; a policy without it gets no reuse steps.
+   */
+  validate?(batch: unknown): number;
 }
 
 /** A KV-cache queue entry (the guide's cache_item). The cache stays native, never copied to JS. */
@@ -277,7 +283,15 @@ export class PolicyServer implements AsyncDisposable {
     const started = performance.now();
     const threshold = this.policy.clsThreshold;
     const newest = this.cacheQueue[this.cacheQueue.length - 1];
-    if (this.reuseLeft > 0 && this.actionQueue.length > 0 && newest) {
+    if (this.reuseLeft > 0 && this.actionQueue.length > 0 && newest && this.policy.validate) {
+      // Reuse skips the model, not the checks: the observation is validated like any step's.
+      const robots = this.policy.validate(batch);
+      if (robots !== this.shape?.batch) {
+        throw new SmolVLAError(
+          'ERR_SMOLVLA_ARGUMENT',
+          `batch: ${robots} robot(s), but the queued actions are for ${this.shape?.batch ?? 0}; call reset() when the robots change`,
+        );
+      }
       if (this.hitMode === 'refine') await this.refine(newest.cache);
       this.reuseLeft--;
       return this.finish({ kind: 'reuse', reason: null }, null, null, threshold, started);
@@ -382,7 +396,8 @@ export class PolicyServer implements AsyncDisposable {
       throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy actions must be ${chunk} x actionDim per robot, got lengths [${r.actions.map((a) => a.length).join(', ')}]`);
     }
     if (this.actionSteps > chunk) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyServer actionSteps: ${this.actionSteps} exceeds the chunk size ${chunk}`);
-    const model = tensor.toFloat32().slice();
+    checkFiniteActions(r.actions);
+    const model = tensor.toFloat32();
     tensor.dispose();
     this.shape = { batch, chunk, modelDim, actionDim };
     this.actionQueue = Array.from({ length: this.actionSteps }, (_, k) => {
@@ -416,6 +431,7 @@ export class PolicyServer implements AsyncDisposable {
     if (robot.length !== batch || robot.some((a) => a.length !== queued * actionDim)) {
       throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy.splitActions returned lengths [${robot.map((a) => a.length).join(', ')}], expected ${batch} x ${queued * actionDim}`);
     }
+    checkFiniteActions(robot);
     this.actionQueue = this.actionQueue.map((_, k) => {
       const q: QueuedAction = { model: new Float32Array(batch * modelDim), robot: new Float32Array(batch * actionDim) };
       for (let b = 0; b < batch; b++) {
@@ -436,4 +452,12 @@ function disposeEntry(e: CacheEntry): void {
   e.cache.dispose();
   e.obsClsOut?.dispose();
   e.prefixPadMask.dispose();
+}
+
+/** Whatever the policy, a NaN or infinite action is an error, never queued or served. */
+function checkFiniteActions(actions: readonly Float32Array[]): void {
+  for (const [robot, chunk] of actions.entries()) {
+    const i = chunk.findIndex((x) => !Number.isFinite(x));
+    if (i >= 0) throw new SmolVLAError('ERR_SMOLVLA_NOT_FINITE', `PolicyServer: the policy returned ${chunk[i]} in robot ${robot}'s actions (index ${i})`);
+  }
 }

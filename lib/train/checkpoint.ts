@@ -21,6 +21,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
+import { readJsonFile } from '../util/files';
 import type { BatchLoaderState } from '../data';
 import type { SmolVLAModel, TensorDict } from '../model';
 import type { VlmTokenizer } from '../policy/tokenizer';
@@ -131,6 +132,27 @@ async function completeCheckpoints(checkpointsDir: string): Promise<string[]> {
   const ids = (await fsp.readdir(checkpointsDir)).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
   const complete = await Promise.all(ids.map((id) => exists(path.join(checkpointsDir, id, TRAINING_STATE_DIR, TRAINING_STEP))));
   return ids.filter((_, i) => complete[i]);
+}
+
+/**
+ * The files a run leaves when it stops before its first checkpoint completes (metrics.jsonl, the
+ * report, a half-written step folder): the names of `outputDir`'s entries when it holds nothing
+ * else, null when it holds anything more (a complete checkpoint or unrelated files). Such a run
+ * cannot be resumed; a fresh start may clear these and begin again.
+ */
+export async function uncheckpointedRunFiles(outputDir: string, runFiles: readonly string[]): Promise<string[] | null> {
+  const entries = await fsp.readdir(outputDir).catch(() => [] as string[]);
+  if (entries.some((e) => e !== CHECKPOINTS_DIR && !runFiles.includes(e))) return null;
+  if (entries.includes(CHECKPOINTS_DIR)) {
+    const checkpointsDir = path.join(outputDir, CHECKPOINTS_DIR);
+    const stat = await fsp.lstat(checkpointsDir);
+    if (!stat.isDirectory()) return null;
+    const inside = await fsp.readdir(checkpointsDir);
+    if (inside.includes(LAST_CHECKPOINT_LINK) || (await completeCheckpoints(checkpointsDir)).length > 0) return null;
+    // Only numbered step folders and the temporary files a save makes.
+    if (inside.some((n) => !/^\d+$/.test(n) && !n.startsWith('.tmp-') && !n.endsWith('.tmp'))) return null;
+  }
+  return entries;
 }
 
 /** Points `checkpoints/last` at `target` (a sibling folder name) by renaming a fresh symlink over it. */
@@ -278,7 +300,7 @@ export async function locateCheckpoint(given: string): Promise<CheckpointPaths> 
 async function readJson(file: string): Promise<Record<string, unknown>> {
   let value: unknown;
   try {
-    value = JSON.parse(await fsp.readFile(file, 'utf8'));
+    value = await readJsonFile(file);
   } catch (e) {
     throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: cannot read: ${(e as Error).message}`);
   }

@@ -11,6 +11,10 @@ ErrorInfo describe_current_exception() {
     throw;
   } catch (const ArgumentError& e) {
     return {e.what(), "ERR_SMOLVLA_ARGUMENT"};
+  } catch (const IoError& e) {
+    return {e.what(), "ERR_SMOLVLA_IO"};
+  } catch (const NotFiniteError& e) {
+    return {e.what(), "ERR_SMOLVLA_NOT_FINITE"};
   } catch (const DisposedError& e) {
     return {e.what(), "ERR_SMOLVLA_DISPOSED"};
   } catch (const c10::OutOfMemoryError& e) {

@@ -18,6 +18,7 @@ describe('resolveDims', () => {
       imagePatchGrid: 32,
       imageTokensPerCamera: 64,
       cameras: [],
+      actionDim: 32,
     });
   });
 

@@ -107,7 +107,7 @@ describe('LeRobot config.json', () => {
     const dir = tmp();
     await expect(readConfig(dir)).rejects.toThrow(path.join(dir, 'config.json'));
     fs.writeFileSync(path.join(dir, 'config.json'), '{"type": "smolvla", "chunk_size": -3}');
-    await expect(readConfig(dir)).rejects.toThrow(new RegExp(`${path.join(dir, 'config.json')}: .*chunk_size must be an integer >= 1, received -3`, 's'));
+    await expect(readConfig(dir)).rejects.toThrow(new RegExp(`${path.join(dir, 'config.json')}: .*chunk_size must be an integer in \\[1, 4096\\], received -3`, 's'));
   });
 });
 

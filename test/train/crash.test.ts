@@ -51,6 +51,26 @@ describe('a crash in the middle of a save', () => {
   });
 });
 
+describe('a crash before the first checkpoint', () => {
+  test('is refused by --resume with the way out, and a fresh start clears the leftovers', async () => {
+    const out = path.join(tempDir('early-crash'), 'run');
+    const killed = await runCliChild([...RUN, `--output_dir=${out}`], { [CRASH_ENV]: '2:1' });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(fs.readdirSync(out).sort()).toEqual(['checkpoints', 'metrics.jsonl']);
+
+    const resumed = await runCliChild(['--resume=true', `--output_dir=${out}`]);
+    expect(resumed.code).not.toBe(0);
+    expect(resumed.stderr).toContain('has no checkpoint (its run stopped before the first one');
+    expect(resumed.stderr).toContain('without --resume=true to start it over');
+
+    const again = await runCliChild([...RUN, `--output_dir=${out}`]);
+    expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: expect.not.stringContaining('smolvla-node train:') });
+    expect(again.stdout).toContain('left by a run that stopped before its first checkpoint');
+    expect([...trainRecords(path.join(out, 'metrics.jsonl')).keys()]).toEqual([1, 2, 3, 4]);
+    expect(fs.readlinkSync(path.join(out, 'checkpoints', 'last'))).toBe('000004');
+  });
+});
+
 describe('Ctrl-C', () => {
   test('finishes the current step, saves a checkpoint and exits with 130', async () => {
     const out = path.join(tempDir('sigint'), 'run');

@@ -9,7 +9,7 @@ import type { InputSpec } from '../../../lib/policy/inputs';
 import { encodeFrame, ndarray, npScalar } from '../../../lib/serving/websocket';
 
 /** The tiny demo model's inputs (lib/train/presets.ts tinyConfig). */
-export const SPEC: InputSpec = { cameras: ['observation.images.top'], stateDim: 6, maxStateDim: 32, actionDim: 6, chunkSize: 10, vocabSize: 260 };
+export const SPEC: InputSpec = { cameras: ['observation.images.top'], stateDim: 6, maxStateDim: 32, actionDim: 6, chunkSize: 10, vocabSize: 260, maxTokens: 48 };
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
