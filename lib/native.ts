@@ -142,6 +142,15 @@ export interface NativeModel {
   info(): { parameters: number; dtype: string; device: string };
 }
 
+export interface NativeRtcOptions {
+  leftover: NativeTensor;
+  inferenceDelay: number;
+  executionHorizon: number;
+  schedule: string;
+  maxGuidanceWeight: number;
+  stopGradient: boolean;
+}
+
 export interface NativeTrainer {
   readonly steps: number;
   readonly parameterCount: number;
@@ -160,6 +169,16 @@ export interface NativeAddon {
   NativeCancel: new () => NativeCancel;
   createTrainer(model: NativeModel, beta1: number, beta2: number, eps: number, weightDecay: number, gradClipNorm: number): NativeTrainer;
   createModel(config: NativeModelConfig, seed: number, dtype: string, device: string): Promise<NativeModel>;
+  rtcSample(
+    model: NativeModel,
+    cache: NativeCache,
+    noise: NativeTensor | null,
+    options: NativeRtcOptions,
+    trace: boolean,
+    cancel: NativeCancel | null,
+  ): Promise<{ actions: NativeTensor; trace: NativeTensorMap | null }>;
+  rtcPrefixWeights(schedule: string, delay: number, horizon: number, chunk: number): number[];
+  rtcGuidanceWeight(t: number, maxGuidanceWeight: number): number;
   NativeTensor: new (...args: never[]) => NativeTensor;
   tensorFromBuffer(data: ArrayBufferView, shape: number[], dtype: string): NativeTensor;
   setNumThreads(n: number): void;

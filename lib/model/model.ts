@@ -11,6 +11,7 @@ import { Tensor } from '../tensor';
 import { KVCache } from './cache';
 import { withCancel, type Cancellable } from './cancel';
 import { toNativeConfig, type TokenIds } from './nativeConfig';
+import { resolveRtcOptions, type RtcOptions } from './rtc';
 
 /** Preprocessed model inputs (SPEC §3): images in [-1, 1], state normalised and zero-padded. */
 export interface Observation {
@@ -137,9 +138,15 @@ export class SmolVLAModel {
    */
   async sample(
     source: Observation | KVCache,
-    options: { noise?: Tensor } & Cancellable = {},
+    options: { noise?: Tensor; rtc?: RtcOptions } & Cancellable = {},
   ): Promise<{ actions: Tensor; cache: KVCache | null }> {
     const isCache = source instanceof KVCache;
+    if (options.rtc) {
+      // Guided sampling needs the cache as a constant of its backward pass: a prefix pass first.
+      const cache = isCache ? source : await this.prefix(source);
+      const r = await this.guided(cache, options.rtc, { ...options, trace: false });
+      return { actions: r.actions, cache: isCache ? null : cache };
+    }
     const r = await withCancel(options, (token) =>
       this.handle.sample(
         isCache ? null : toNative(source),
@@ -149,6 +156,22 @@ export class SmolVLAModel {
       ),
     );
     return { actions: new Tensor(r.actions), cache: r.cache ? new KVCache(r.cache) : null };
+  }
+
+  /**
+   * Real-Time Chunking: sampling guided toward `rtc.leftover` (lib/model/rtc.ts). With `trace`, every
+   * Euler step's x, velocity, correction, guided velocity and guidance weight (parity checks).
+   */
+  async guided(
+    cache: KVCache,
+    rtc: RtcOptions,
+    options: { noise?: Tensor; trace?: boolean } & Cancellable = {},
+  ): Promise<{ actions: Tensor; trace: TensorDict }> {
+    const resolved = resolveRtcOptions(rtc);
+    const r = await withCancel(options, (token) =>
+      native.rtcSample(this.handle, cache.handle, options.noise?.handle ?? null, resolved, options.trace ?? false, token),
+    );
+    return { actions: new Tensor(r.actions), trace: r.trace ? fromNative(r.trace) : {} };
   }
 
   /** cal_cache's delta actions: one delta step at t = 0.5 from the encoded context (or zeros). */

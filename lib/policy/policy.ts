@@ -7,7 +7,7 @@
  */
 import { readConfig, type SmolVLAConfig } from '../config';
 import type { DatasetSample } from '../data';
-import { KVCache, SmolVLAModel, type Cancellable, type LoadOptions, type LoadReport, type ModelOptions, type TensorDict } from '../model';
+import { KVCache, SmolVLAModel, type Cancellable, type LoadOptions, type LoadReport, type ModelOptions, type RtcOptions, type TensorDict } from '../model';
 import { clsSimilarity } from '../ops';
 import { disposeAll, type Tensor } from '../tensor';
 import { Preprocessor, type PreparedBatch, type TrainingBatch } from './batch';
@@ -54,6 +54,8 @@ export interface PredictOptions extends Cancellable {
   noise?: Tensor;
   /** Return the sampling pass's cache in `cache` (the caller disposes it). Default false. */
   keepCache?: boolean;
+  /** Real-Time Chunking: guide the chunk toward a model-space leftover (lib/model/rtc.ts). Off when absent. */
+  rtc?: RtcOptions;
 }
 
 export interface ClsSimilarityValue {
@@ -333,7 +335,7 @@ export class SmolVLAPolicy {
       }
       if (o.prefixPadMasks) this.checkShape('prefixPadMasks', o.prefixPadMasks, [b, cache.prefixLength]);
       if (o.noise) this.checkShape('noise', o.noise, [b, c, a]);
-      const r = await this.model.sample(cache, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
+      const r = await this.model.sample(cache, { ...cancel, ...(o.noise ? { noise: o.noise } : {}), ...(o.rtc ? { rtc: o.rtc } : {}) });
       return { ...this.noSimilarity(b), actions: this.preprocessor.splitActions(r.actions), actionsTensor: r.actions };
     }
     const prepared = this.preprocessor.prepare(batch!);
@@ -358,7 +360,7 @@ export class SmolVLAPolicy {
           throw err;
         }
       }
-      const r = await this.model.sample(prepared.observation, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
+      const r = await this.model.sample(prepared.observation, { ...cancel, ...(o.noise ? { noise: o.noise } : {}), ...(o.rtc ? { rtc: o.rtc } : {}) });
       const cache = r.cache!;
       const sim = this.similarity(cache, b, o.computeClsSimilarity ?? false, generation);
       const out: ChunkPrediction = { ...sim, actions: this.preprocessor.splitActions(r.actions), actionsTensor: r.actions };
