@@ -6,11 +6,9 @@
 import { argumentError } from '../errors';
 import { native, type NativeRtcOptions } from '../native';
 import type { Tensor } from '../tensor';
+import { PREFIX_SCHEDULES, type PrefixSchedule } from './rtcSchedule';
 
-/** How the prefix weight falls from 1 (the delayed actions) to 0 (at the execution horizon). */
-export type PrefixSchedule = 'zeros' | 'ones' | 'linear' | 'exp';
-
-export const PREFIX_SCHEDULES: readonly PrefixSchedule[] = ['zeros', 'ones', 'linear', 'exp'];
+export { PREFIX_SCHEDULES, type PrefixSchedule };
 
 export interface RtcOptions {
   /**

@@ -20,7 +20,7 @@
  *   reuseSteps + 1 control steps.
  */
 import type { SmolVLAConfig } from '../config';
-import type { KVCache, SmolVLAModel } from '../model';
+import type { KVCache, RtcOptions, SmolVLAModel } from '../model';
 import { Tensor } from '../tensor';
 import { AdaptiveThreshold, type AdaptiveThresholdOptions, type ThresholdAdjustment } from './adaptive';
 import { SerialQueue } from '../util/serial';
@@ -35,6 +35,8 @@ export interface PolicyLikePredictOptions {
   /** Decode against this cache instead of running the prefix pass. */
   pastKeyValues?: KVCache;
   noise?: Tensor;
+  /** Real-Time Chunking guidance of the sampled chunk (lib/model/rtc.ts). */
+  rtc?: RtcOptions;
   signal?: AbortSignal;
   timeoutMs?: number;
 }

@@ -3,3 +3,4 @@ export * from './aggregate';
 export * from './actionQueue';
 export * from './controlRuntime';
 export * from './metrics';
+export * from './rtc';
