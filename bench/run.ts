@@ -3,7 +3,9 @@
  * timed here and with the PyTorch reference (test/reference) on the same work and thread count, in
  * the same run, next to the machine's matrix roof measured in-process.
  *
- * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small] [--json out.json]
+ * Then the real-time table (bench/realtime.ts): sync vs async control loops, full-size model, 30 Hz.
+ *
+ * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small|realtime] [--ticks N] [--json out.json]
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -11,6 +13,7 @@ import * as path from 'node:path';
 
 import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, Tensor, type SmolVLAConfig } from '../lib/index';
 import { chunkFlops } from './flops';
+import { realtimeBench } from './realtime';
 
 interface Args {
   threads: number;
@@ -18,10 +21,12 @@ interface Args {
   dtype: 'float32' | 'bfloat16';
   only?: string;
   json?: string;
+  /** Ticks of each real-time loop. */
+  ticks: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32' };
+  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32', ticks: 300 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
@@ -31,6 +36,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--dtype' && (value === 'float32' || value === 'bfloat16')) args.dtype = value;
     else if (flag === '--only') args.only = value;
     else if (flag === '--json') args.json = value;
+    else if (flag === '--ticks') args.ticks = Number(value);
     else throw new Error(`unknown or invalid argument ${argv[i]} (see the header of bench/run.ts)`);
   }
   return args;
@@ -170,12 +176,20 @@ async function main(): Promise<void> {
     results[size] = { ours: a, torch: b, flops };
     serving.push(servingCosts(size, a));
   }
+  if (rows.length > 0) printTimings(rows, serving);
+  results.serving = serving;
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
+  if (!args.only || args.only === 'realtime') {
+    console.log('');
+    await realtimeBench({ ticks: args.ticks, fps: 30 }, (line) => console.log(line));
+  }
+}
+
+function printTimings(rows: Array<Record<string, string | number>>, serving: Array<Array<Record<string, string>>>): void {
   console.table(rows);
   console.log('ratio < 1: ours is faster. % roof: achieved matrix FLOP rate over the in-process GEMM roof.');
   console.log('\nServing (SPEC §6): cost of one control step by decision, and a loop that predicts every step');
   console.table(serving.flat());
-  results.serving = serving;
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
 }
 
 main().catch((err: unknown) => {

@@ -13,3 +13,4 @@ export * from './chunkPolicy';
 export * from './localPolicy';
 export * from './sceneCheck';
 export * from './runtime';
+export * from './sim';

@@ -4,3 +4,5 @@ export * from './actionQueue';
 export * from './controlRuntime';
 export * from './metrics';
 export * from './rtc';
+export * from './table';
+export * from './report';
