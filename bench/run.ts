@@ -11,8 +11,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, Tensor, type SmolVLAConfig } from '../lib/index';
+import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, type SmolVLAConfig } from '../lib/index';
 import { chunkFlops } from './flops';
+import { syntheticObservation } from './observation';
 import { realtimeBench } from './realtime';
 
 interface Args {
@@ -66,14 +67,7 @@ function peakRssMb(): number {
 
 async function ours(config: SmolVLAConfig, args: Args) {
   const model = await SmolVLAModel.create(config, { seed: 0, dtype: args.dtype });
-  const side = config.resizeImgsWithPadding[1];
-  const obs = {
-    images: [Tensor.from(Float32Array.from({ length: 3 * side * side }, (_, i) => Math.sin(i) * 0.9), [1, 3, side, side])],
-    imgMasks: [Tensor.fromBools([1], [1])],
-    langTokens: Tensor.fromInts(Array.from({ length: 48 }, (_, i) => (i * 7) % 1000), [1, 48]),
-    langMasks: Tensor.fromBools(Array(48).fill(1), [1, 48]),
-    state: Tensor.from(new Float32Array(config.maxStateDim), [1, config.maxStateDim]),
-  };
+  const obs = syntheticObservation(config);
   const prefix: number[] = [];
   const denoise: number[] = [];
   const delta: number[] = [];
