@@ -74,7 +74,7 @@ describe.each(['tiny_equal', 'tiny_fewer'])('guided sampling on %s', (name) => {
       };
       const { actions, trace } = await f.model.guided(cache, rtc, { noise: f.io.get('in.noise'), trace: true });
       const steps = r.keys().filter((k) => k.startsWith(`${c}.out.guided.`)).length;
-      expect(steps).toBe(f.model.config.num_steps);
+      expect(steps).toBe(f.model.config.numSteps);
       expectClose(trace.weights!, r.get(`${c}.out.weights`), 1e-6, `${c} weights`);
       for (let s = 0; s < steps; s++) {
         for (const k of ['x', 'v', 'correction', 'guided']) expectClose(trace[`${k}.${s}`]!, r.get(`${c}.out.${k}.${s}`), TOL, `${c} ${k}.${s}`);
