@@ -182,7 +182,7 @@ async function main(): Promise<void> {
 function printTimings(rows: Array<Record<string, string | number>>, serving: Array<Array<Record<string, string>>>): void {
   console.table(rows);
   console.log('ratio < 1: ours is faster. % roof: achieved matrix FLOP rate over the in-process GEMM roof.');
-  console.log('\nServing (SPEC §6): cost of one control step by decision, and a loop that predicts every step');
+  console.log('\nServing: cost of one control step by decision, and a loop that predicts every step');
   console.table(serving.flat());
 }
 

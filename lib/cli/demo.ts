@@ -17,6 +17,7 @@ import { byteTokenizer } from '../train/byteTokenizer';
 import { tinyConfig, TINY_CAMERA } from '../train/presets';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec } from './flags';
 import type { CliIO } from './progress';
+import { SmolVLAError } from '../errors';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'ticks', type: 'int', default: 240, help: 'control ticks each loop runs' },
@@ -55,9 +56,9 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
   const sceneEvery = flag<number>('scene_every');
   const hitMode = flag<string>('hit_mode');
   const g = Number(flag<string>('threshold_g'));
-  if (hitMode !== 'skip' && hitMode !== 'refine') throw new Error(`--hit_mode: expected 'skip' or 'refine', got '${hitMode}'`);
-  if (ticks < 2 || sceneEvery < 2 || fps < 1) throw new Error('--ticks and --scene_every must be at least 2, --fps at least 1');
-  if (!(g >= 0 && g <= 1)) throw new Error(`--threshold_g: expected a number in [0, 1], got '${flag<string>('threshold_g')}'`);
+  if (hitMode !== 'skip' && hitMode !== 'refine') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--hit_mode: expected 'skip' or 'refine', got '${hitMode}'`);
+  if (ticks < 2 || sceneEvery < 2 || fps < 1) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', '--ticks and --scene_every must be at least 2, --fps at least 1');
+  if (!(g >= 0 && g <= 1)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--threshold_g: expected a number in [0, 1], got '${flag<string>('threshold_g')}'`);
   setNumThreads(flag<number>('threads'));
   const out = (line: string) => io.stdout.write(`${line}\n`);
   const seed = flag<number>('seed');
@@ -65,7 +66,7 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
   const info = buildInfo();
   out(`smolvla-node demo: libtorch ${info.torchVersion} (${info.torchSource}), ${flag<number>('threads')} threads, ${fps} Hz, ${ticks} ticks per loop`);
   const policy = await SmolVLAPolicy.create(tinyConfig(), { seed, tokenizer: byteTokenizer() });
-  const { parameters } = policy.model.info();
+  const { parameters } = await policy.model.info();
   out(`built-in model: ${(parameters / 1e6).toFixed(2)} M parameters (random weights from seed ${seed}), chunk ${policy.config.chunkSize}, ${policy.config.numSteps} denoising steps`);
 
   const robotOptions = { camera: TINY_CAMERA, sceneEvery, seed, task: flag<string>('task') };
@@ -87,7 +88,7 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
   );
 
   const aggregate = flag<string>('aggregate');
-  if (!(AGGREGATE_NAMES as readonly string[]).includes(aggregate)) throw new Error(`--aggregate: expected one of ${AGGREGATE_NAMES.join(', ')}, got '${aggregate}'`);
+  if (!(AGGREGATE_NAMES as readonly string[]).includes(aggregate)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--aggregate: expected one of ${AGGREGATE_NAMES.join(', ')}, got '${aggregate}'`);
   const { runs, sceneChanges: changes, sceneAt } = await compareLoops(policy, {
     robot: robotOptions,
     ticks,

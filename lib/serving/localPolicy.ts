@@ -29,7 +29,9 @@ import { ServingStats, type MissReason } from './stats';
 
 /** What the adapter needs of a policy: SmolVLAPolicy has all of it. */
 export interface LocalPolicyLike extends PolicyLike {
-  preprocessor: { splitActions(actions: Tensor): Float32Array[]; spec: { actionDim: number } };
+  deltaStep(cache: KVCache, x: Tensor): Promise<Tensor>;
+  splitActions(actions: Tensor): Float32Array[];
+  preprocessor: { spec: { actionDim: number } };
   normalizer: { normalizeTarget(key: string, values: Float32Array): Float32Array };
 }
 
@@ -165,7 +167,7 @@ export class LocalChunkPolicy implements ChunkPolicy {
     const refined = await deltaRefine(this.policy, cache, this.contextToModel(context), 1, n, 'LocalChunkPolicy');
     const t = Tensor.from(refined, [1, n, this.policy.config.maxActionDim]);
     try {
-      return this.policy.preprocessor.splitActions(t)[0]!;
+      return this.policy.splitActions(t)[0]!;
     } finally {
       t.dispose();
     }

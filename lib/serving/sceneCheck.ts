@@ -8,6 +8,7 @@
  *   actions, padded to the chunk by repeating the last; refined = x + v, the correction the delta
  *   expert is trained to predict).
  */
+import { SmolVLAError } from '../errors';
 import type { KVCache } from '../model';
 import type { Tensor } from '../tensor';
 import { Tensor as TensorClass } from '../tensor';
@@ -41,7 +42,7 @@ export async function checkScene(
   checked.deltaActions?.dispose();
   if (!checked.cache) {
     checked.obsClsOut?.dispose();
-    throw new Error(`${who}: policy.predictActionChunk({ calCache: true }) returned no cache`);
+    throw new SmolVLAError('ERR_SMOLVLA', `${who}: policy.predictActionChunk({ calCache: true }) returned no cache`);
   }
   const hit = checked.shouldCache && (rule === 'batch-mean' || (checked.perSampleShouldCache?.every(Boolean) ?? true));
   return { cache: checked.cache, obsClsOut: checked.obsClsOut ?? null, similarity: checked.similarity, hit };
@@ -53,7 +54,8 @@ export async function checkScene(
  */
 export async function deltaRefine(policy: PolicyLike, cache: KVCache, x: Float32Array, batch: number, n: number, who: string): Promise<Float32Array> {
   const { chunkSize: chunk, maxActionDim: modelDim } = policy.config;
-  if (n < 1 || x.length !== batch * n * modelDim) throw new Error(`${who}: ${x.length} values to refine, expected ${batch} x ${n} x ${modelDim}`);
+  if (n < 1 || x.length !== batch * n * modelDim) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${who}: ${x.length} values to refine, expected ${batch} x ${n} x ${modelDim}`);
+  if (typeof policy.deltaStep !== 'function') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${who}: refining needs policy.deltaStep`);
   const padded = new Float32Array(batch * chunk * modelDim);
   for (let b = 0; b < batch; b++) {
     for (let k = 0; k < chunk; k++) {
@@ -64,13 +66,13 @@ export async function deltaRefine(policy: PolicyLike, cache: KVCache, x: Float32
   const xt = TensorClass.from(padded, [batch, chunk, modelDim]);
   let v: Float32Array;
   try {
-    const velocity = await policy.model.deltaStep(cache, xt);
+    const velocity = await policy.deltaStep(cache, xt);
     v = velocity.toFloat32().slice();
     velocity.dispose();
   } finally {
     xt.dispose();
   }
-  if (v.length !== padded.length) throw new Error(`${who}: model.deltaStep returned ${v.length} values, expected ${batch} x ${chunk} x ${modelDim}`);
+  if (v.length !== padded.length) throw new SmolVLAError('ERR_SMOLVLA', `${who}: policy.deltaStep returned ${v.length} values, expected ${batch} x ${chunk} x ${modelDim}`);
   const rows = Math.min(n, chunk);
   const refined = new Float32Array(batch * n * modelDim);
   for (let b = 0; b < batch; b++) {

@@ -7,7 +7,7 @@
  */
 import type { RobotObservation } from '../../policy/inputs';
 import type { RuntimeRobot } from '../runtime/controlRuntime';
-import { sceneCamera, type SceneCamera } from '../../cli/scene';
+import { sceneCamera, type SceneCamera } from '../../data/scene';
 
 export interface SimRobotOptions {
   /** Camera key (default 'observation.images.top'). */

@@ -11,8 +11,10 @@ import { ACTION_DIM, CHUNK, DELTA, FakePolicy, chunkValue } from '../fakePolicy'
 
 function local(script: number[], options: ConstructorParameters<typeof LocalChunkPolicy>[1] = {}) {
   const fake = new FakePolicy({ script });
-  Object.assign(fake.preprocessor, { spec: { actionDim: ACTION_DIM } });
-  Object.assign(fake, { normalizer: { normalizeTarget: (_k: string, v: Float32Array) => v.map((x) => (x - 1) / 2) } });
+  Object.assign(fake, {
+    preprocessor: { spec: { actionDim: ACTION_DIM } },
+    normalizer: { normalizeTarget: (_k: string, v: Float32Array) => v.map((x) => (x - 1) / 2) },
+  });
   return { fake, policy: new LocalChunkPolicy(fake as unknown as LocalPolicyLike, { refillAt: 2, ...options }) };
 }
 
