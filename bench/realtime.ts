@@ -7,26 +7,20 @@
  * Then the chunk-seam table (aggregation, delta refinement, RTC) and the extra cost of RTC guidance
  * per chunk (sampling from one cache: plain, stop-gradient guidance, VJP guidance).
  */
-import { defaultConfig, SmolVLAPolicy, Tensor, type RtcOptions, type SmolVLAModel } from '../lib/index';
-import { syntheticObservation } from './observation';
+import { SmolVLAPolicy, Tensor, type RtcOptions, type SmolVLAConfig, type SmolVLAModel } from '../lib/index';
 import { compareLoops, compareSeams, formatRunTable, formatSeamTable } from '../lib/serving';
+import { syntheticObservation } from './observation';
 
 export interface RealtimeBenchOptions {
+  /** The full-size configuration (bench/run.ts configFor('full')). */
+  config: SmolVLAConfig;
   ticks: number;
   fps: number;
 }
 
 export async function realtimeBench(o: RealtimeBenchOptions, log: (line: string) => void): Promise<void> {
-  const config = defaultConfig({
-    inputFeatures: {
-      'observation.images.top': { type: 'VISUAL', shape: [3, 512, 512] },
-      'observation.state': { type: 'STATE', shape: [6] },
-    },
-    outputFeatures: { action: { type: 'ACTION', shape: [6] } },
-    useClsHead: true,
-  });
   log(`real-time loops, full-size model (random weights), ${o.fps} Hz, ${o.ticks} ticks each: creating the model...`);
-  const policy = await SmolVLAPolicy.create(config, { seed: 0 });
+  const policy = await SmolVLAPolicy.create(o.config, { seed: 0 });
   const robot = { camera: 'observation.images.top', width: 640, height: 480, sceneEvery: Math.max(2, Math.round(o.ticks / 3)), tokens: [1, 2, 3, 4, 5, 6, 7, 8] };
   const { runs } = await compareLoops(policy, {
     robot,
@@ -45,7 +39,7 @@ export async function realtimeBench(o: RealtimeBenchOptions, log: (line: string)
   const seams = await compareSeams(policy, { robot, ticks: o.ticks, fps: o.fps, chunkSizeThreshold: 0.5 });
   for (const line of formatSeamTable(seams)) log(line);
   log('');
-  for (const line of await guidanceCost(policy.model, config.chunkSize, config.maxActionDim)) log(line);
+  for (const line of await guidanceCost(policy.model, o.config.chunkSize, o.config.maxActionDim)) log(line);
 }
 
 /** Median ms per chunk from one cache: plain sampling, guided with stop-gradient, guided with the VJP. */

@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
   if (!args.only || args.only === 'realtime') {
     console.log('');
-    await realtimeBench({ ticks: args.ticks, fps: 30 }, (line) => console.log(line));
+    await realtimeBench({ config: configFor('full'), ticks: args.ticks, fps: 30 }, (line) => console.log(line));
   }
 }
 
