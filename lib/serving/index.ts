@@ -14,3 +14,4 @@ export * from './localPolicy';
 export * from './sceneCheck';
 export * from './runtime';
 export * from './sim';
+export * from './websocket';
