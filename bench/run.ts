@@ -3,25 +3,26 @@
  * timed here and with the PyTorch reference (test/reference) on the same work and thread count, in
  * the same run, next to the machine's matrix roof measured in-process.
  *
+ * Then the real-time table (bench/realtime.ts): sync vs async control loops, full-size model, 30 Hz.
+ *
  * Then the cost of serving over the network (bench/serving.ts): the WebSocket protocol's per-call
  * overhead versus in-process, for the tiny demo model and the full-size shape, and the throughput of
  * 4 concurrent clients.
  *
- * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small|realtime] [--json out.json]
- *                          [--serving include|skip|only] [--serving_size tiny|full|both] [--device cpu|cuda:N] [--ticks N]
+ * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small|realtime] [--ticks N] [--json out.json]
+ *                          [--serving include|skip|only] [--serving_size tiny|full|both] [--device cpu|cuda:N]
  * On a GPU (--device cuda:N) both sides run there and only whole chunks are timed (kernels run
  * asynchronously, so a stage's wall time is not its GPU time); ours includes downloading the
  * actions, the reference synchronises. The reference runs bfloat16 under torch.autocast and tries
  * torch.compile (falling back to eager, and saying so, where compiling fails).
- * Then the real-time table (bench/realtime.ts): sync vs async control loops, full-size model, 30 Hz
- * (on the CPU).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, Tensor, type SmolVLAConfig } from '../lib/index';
+import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, type SmolVLAConfig } from '../lib/index';
 import { chunkFlops } from './flops';
+import { syntheticObservation } from './observation';
 import { realtimeBench } from './realtime';
 import { servingBench } from './serving';
 
@@ -31,15 +32,15 @@ interface Args {
   dtype: 'float32' | 'bfloat16';
   only?: string;
   json?: string;
+  /** Ticks of each real-time loop. */
+  ticks: number;
   serving: 'include' | 'skip' | 'only';
   servingSize: 'tiny' | 'full' | 'both';
   device: string;
-  /** Ticks of each real-time loop. */
-  ticks: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32', serving: 'include', servingSize: 'both', device: 'cpu', ticks: 300 };
+  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32', ticks: 300, serving: 'include', servingSize: 'both', device: 'cpu' };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
@@ -82,14 +83,7 @@ function peakRssMb(): number {
 
 async function ours(config: SmolVLAConfig, args: Args) {
   const model = await SmolVLAModel.create(config, { seed: 0, dtype: args.dtype, device: args.device });
-  const side = config.resizeImgsWithPadding[1];
-  const obs = {
-    images: [Tensor.from(Float32Array.from({ length: 3 * side * side }, (_, i) => Math.sin(i) * 0.9), [1, 3, side, side])],
-    imgMasks: [Tensor.fromBools([1], [1])],
-    langTokens: Tensor.fromInts(Array.from({ length: 48 }, (_, i) => (i * 7) % 1000), [1, 48]),
-    langMasks: Tensor.fromBools(Array(48).fill(1), [1, 48]),
-    state: Tensor.from(new Float32Array(config.maxStateDim), [1, config.maxStateDim]),
-  };
+  const obs = syntheticObservation(config);
   const prefix: number[] = [];
   const denoise: number[] = [];
   const delta: number[] = [];

@@ -121,6 +121,15 @@ export interface NativeModel {
   info(): Promise<{ parameters: number; bytes: number; dtype: string; device: string }>;
 }
 
+export interface NativeRtcOptions {
+  leftover: NativeTensor;
+  inferenceDelay: number;
+  executionHorizon: number;
+  schedule: string;
+  maxGuidanceWeight: number;
+  stopGradient: boolean;
+}
+
 export interface NativeTrainer {
   readonly steps: number;
   readonly parameterCount: number;
@@ -149,6 +158,17 @@ export interface NativeAddon {
    * tokens: {imageStartTokens, imageEndTokens}}; native/model/config_json.cc parses it once.
    */
   createModel(o: { config: string; seed?: number; dtype?: string; device?: string }): Promise<NativeModel>;
+  /** Real-Time Chunking: guided sampling from a filled cache (native/napi/rtc_binding.cc). */
+  rtcSample(o: {
+    model: NativeModel;
+    cache: NativeCache;
+    noise?: NativeTensor;
+    rtc: NativeRtcOptions;
+    trace?: boolean;
+    cancel?: NativeCancel;
+  }): Promise<{ actions: NativeTensor; trace: NativeTensorMap | null }>;
+  rtcPrefixWeights(schedule: string, delay: number, horizon: number, chunk: number): number[];
+  rtcGuidanceWeight(t: number, maxGuidanceWeight: number): number;
   NativeTensor: new (...args: never[]) => NativeTensor;
   tensorFromBuffer(data: ArrayBufferView, shape: number[], dtype: string): NativeTensor;
   setNumThreads(n: number): void;

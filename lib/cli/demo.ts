@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { SmolVLAPolicy } from '../policy';
-import { AGGREGATE_NAMES, calibratePolicy, compareLoops, formatRunTable, realtimeReportHtml, SimRobot, type AggregateName, type RequestRecord } from '../serving';
+import { AGGREGATE_NAMES, calibratePolicy, compareLoops, compareSeams, formatRunTable, formatSeamTable, realtimeReportHtml, seamTableRows, SimRobot, type AggregateName, type RequestRecord } from '../serving';
 import { buildInfo, setNumThreads } from '../runtime';
 import { byteTokenizer } from '../train/byteTokenizer';
 import { tinyConfig, TINY_CAMERA } from '../train/presets';
@@ -107,6 +107,10 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
   shown.requests.forEach((r, i) => out(requestLine(r, shown.observedAt[i]!, sceneAt)));
   out('');
   for (const line of formatRunTable(runs)) out(line);
+  out('');
+  out('chunk seams (asynchronous loop): aggregation vs delta refinement vs real-time chunking');
+  const seams = await compareSeams(policy, { robot: robotOptions, ticks, fps, chunkSizeThreshold: g, aggregate: aggregate as AggregateName });
+  for (const line of formatSeamTable(seams)) out(line);
   const report = path.resolve(flag<string>('out'));
   await fs.promises.writeFile(
     report,
@@ -114,6 +118,7 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
       title: 'smolvla-node demo: real-time control, asynchronous vs synchronous',
       sceneChanges: changes,
       threshold: calibration.threshold,
+      tables: [{ caption: 'Chunk seams: aggregation, delta refinement, real-time chunking (docs/rtc.md)', rows: seamTableRows(seams) }],
       notes: [
         `Built-in model with random weights from seed ${seed}; CLS threshold calibrated on it: ${calibration.threshold.toFixed(4)} ` +
           `(balanced accuracy ${(100 * calibration.balancedAccuracy).toFixed(0)} %). With random weights the similarity separates scenes only by chance.`,

@@ -11,3 +11,4 @@ export {
 } from './model';
 export { KVCache } from './cache';
 export { type Cancellable } from './cancel';
+export { rtcPrefixWeights, rtcGuidanceWeight, PREFIX_SCHEDULES, type PrefixSchedule, type RtcOptions } from './rtc';

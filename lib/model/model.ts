@@ -15,6 +15,7 @@ import { makeDirectory, pathArg } from '../util/files';
 import { observationArg, tensorOptionsArg } from './args';
 import { KVCache } from './cache';
 import { withCancel, type Cancellable } from './cancel';
+import { resolveRtcOptions, type RtcOptions } from './rtc';
 
 /** Preprocessed model inputs: images in [-1, 1], state normalised and zero-padded. */
 export interface Observation {
@@ -186,15 +187,39 @@ export class SmolVLAModel implements Disposable {
    */
   async sample(
     source: Observation | KVCache,
-    options: { noise?: Tensor } & Cancellable = {},
+    options: { noise?: Tensor; rtc?: RtcOptions } & Cancellable = {},
   ): Promise<{ actions: Tensor; cache: KVCache | null }> {
     if (!(source instanceof KVCache)) observationArg('source', source);
     tensorOptionsArg('options', options, ['noise']);
+    if (options.rtc) {
+      // Guided sampling needs the cache as a constant of its backward pass: a prefix pass first.
+      const isCache = source instanceof KVCache;
+      const cache = isCache ? source : await this.prefix(source);
+      const r = await this.guided(cache, options.rtc, { ...options, trace: false });
+      return { actions: r.actions, cache: isCache ? null : cache };
+    }
     const handle = this.handle;
     const from = source instanceof KVCache ? { cache: source.handle } : { observation: toNative(source) };
     const noise = options.noise ? { noise: options.noise.handle } : {};
     const r = await withCancel(options, (token) => handle.sample({ ...from, ...noise, ...(token ? { cancel: token } : {}) }));
     return { actions: new Tensor(r.actions), cache: r.cache ? new KVCache(r.cache) : null };
+  }
+
+  /**
+   * Real-Time Chunking: sampling guided toward `rtc.leftover` (lib/model/rtc.ts). With `trace`, every
+   * Euler step's x, velocity, correction, guided velocity and guidance weight (parity checks).
+   */
+  async guided(
+    cache: KVCache,
+    rtc: RtcOptions,
+    options: { noise?: Tensor; trace?: boolean } & Cancellable = {},
+  ): Promise<{ actions: Tensor; trace: TensorDict }> {
+    const resolved = resolveRtcOptions(rtc);
+    const noise = options.noise ? { noise: options.noise.handle } : {};
+    const r = await withCancel(options, (token) =>
+      native.rtcSample({ model: this.handle, cache: cache.handle, rtc: resolved, trace: options.trace ?? false, ...noise, ...(token ? { cancel: token } : {}) }),
+    );
+    return { actions: new Tensor(r.actions), trace: r.trace ? fromNative(r.trace) : {} };
   }
 
   /** cal_cache's delta actions: one delta step at t = 0.5 from the encoded context (or zeros). */

@@ -7,7 +7,7 @@
 import { readConfig, type SmolVLAConfig } from '../config';
 import { argumentError, SmolVLAError } from '../errors';
 import type { DatasetSample } from '../data';
-import { type KVCache, SmolVLAModel, type Cancellable, type LoadOptions, type LoadReport, type ModelOptions, type TensorDict } from '../model';
+import { type KVCache, SmolVLAModel, type Cancellable, type LoadOptions, type LoadReport, type ModelOptions, type RtcOptions, type TensorDict } from '../model';
 import { abortError } from '../model/cancel';
 import { clsSimilarity } from '../ops';
 import { disposeAll, type Tensor } from '../tensor';
@@ -55,6 +55,8 @@ export interface PredictOptions extends Cancellable {
   noise?: Tensor;
   /** Return the sampling pass's cache in `cache` (the caller disposes it). Default false. */
   keepCache?: boolean;
+  /** Real-Time Chunking: guide the chunk toward a model-space leftover (lib/model/rtc.ts). Off when absent. */
+  rtc?: RtcOptions;
 }
 
 export interface ClsSimilarityValue {
@@ -379,7 +381,7 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
       }
       if (o.prefixPadMasks) this.checkShape('prefixPadMasks', o.prefixPadMasks, [b, cache.prefixLength]);
       if (o.noise) this.checkShape('noise', o.noise, [b, c, a]);
-      const r = await this.model.sample(cache, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
+      const r = await this.model.sample(cache, { ...cancel, ...(o.noise ? { noise: o.noise } : {}), ...(o.rtc ? { rtc: o.rtc } : {}) });
       return { ...this.noSimilarity(b), actions: this.splitOrDispose(r.actions, r.cache), actionsTensor: r.actions };
     }
     const prepared = this.preprocessor.prepare(batch!);
@@ -405,7 +407,7 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
           throw err;
         }
       }
-      const r = await this.model.sample(prepared.observation, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
+      const r = await this.model.sample(prepared.observation, { ...cancel, ...(o.noise ? { noise: o.noise } : {}), ...(o.rtc ? { rtc: o.rtc } : {}) });
       const cache = r.cache!;
       const actions = this.splitOrDispose(r.actions, cache);
       const sim = this.similarity(cache, b, o.computeClsSimilarity ?? false, generation);

@@ -3,6 +3,7 @@
  * remote one over the network. The real-time control runtime talks only to this interface, so a
  * robot controller switches between local and remote inference by changing one constructor.
  */
+import type { PrefixSchedule } from '../model/rtcSchedule';
 import type { RobotObservation } from '../policy/inputs';
 
 /** How a request was answered (decisions of the CLS state machine; `remote` when unknown). */
@@ -26,6 +27,23 @@ export interface ChunkRequestOptions {
    * full chunk when this is too short to last until the next answer could arrive.
    */
   queued?: number;
+  /**
+   * Real-Time Chunking (the control runtime's rtc mode): sample a full chunk guided toward the
+   * actions still queued. Policies that cannot guide ignore it and sample plainly.
+   */
+  rtc?: ChunkRtcRequest;
+}
+
+/** What a guided request carries (docs/rtc.md). */
+export interface ChunkRtcRequest {
+  /** The queued actions when the request starts (robot space, oldest first; may be empty). */
+  leftover: readonly Float32Array[];
+  /** Actions the robot executed while the previous request was in flight (0 for an episode's first). */
+  inferenceDelay: number;
+  executionHorizon: number;
+  schedule: PrefixSchedule;
+  maxGuidanceWeight: number;
+  stopGradient: boolean;
 }
 
 export interface ChunkResult {

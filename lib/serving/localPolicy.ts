@@ -8,6 +8,8 @@
  * - **hit-refine** — unchanged scene: one delta-expert step on the caller's next queued actions
  *   (`actionContext`, robot space → model space), the refined actions come back (same steps).
  * - **hit-skip** — unchanged scene, hitMode 'skip': nothing to add (chunk 0), keep executing.
+ * - **rtc** — a request from a runtime in RTC mode: always a full chunk (a miss with reason 'rtc'
+ *   when the scene is unchanged), guided toward the leftover it carries; never a hit or a reuse.
  * - **reuse** — after a hit, later requests skip the prefix pass as well and refine against the
  *   hit's cache; bounded to `reuseSteps` control steps after the hit (by the request's `step`) and
  *   to `reuseSteps` requests, so a scene change goes unnoticed for at most that long. A request the
@@ -16,11 +18,11 @@
  * The cached prefix holds the state token of the step it was made at: reuse acts on THAT state.
  */
 import { SmolVLAError, argumentError } from '../errors';
-import type { KVCache } from '../model';
+import type { KVCache, RtcOptions } from '../model';
 import type { RobotObservation } from '../policy/inputs';
 import { Tensor } from '../tensor';
 import { SerialQueue } from '../util/serial';
-import type { ChunkDecision, ChunkPolicy, ChunkPolicyInfo, ChunkRequestOptions, ChunkResult } from './chunkPolicy';
+import type { ChunkDecision, ChunkPolicy, ChunkPolicyInfo, ChunkRequestOptions, ChunkResult, ChunkRtcRequest } from './chunkPolicy';
 import { checkScene, deltaRefine } from './sceneCheck';
 import type { DecisionRule, HitMode, PolicyLike } from './server';
 import { ServingStats, type MissReason } from './stats';
@@ -153,6 +155,13 @@ export class LocalChunkPolicy implements ChunkPolicy {
     return x;
   }
 
+  /** RTC: the robot-space leftover (at most a chunk) in model space, (1, n, max_action_dim). */
+  private guidance(request: ChunkRtcRequest): RtcOptions {
+    const rows = request.leftover.slice(0, this.policy.config.chunkSize);
+    const { leftover: _robot, ...settings } = request;
+    return { ...settings, leftover: Tensor.from(this.contextToModel(rows), [1, rows.length, this.policy.config.maxActionDim]) };
+  }
+
   private async refine(cache: KVCache, context: readonly Float32Array[]): Promise<Float32Array> {
     const n = context.length;
     const refined = await deltaRefine(this.policy, cache, this.contextToModel(context), 1, n, 'LocalChunkPolicy');
@@ -196,7 +205,7 @@ export class LocalChunkPolicy implements ChunkPolicy {
     const queued = options.queued ?? context.length;
     const refillNow = queued <= this.refillAt;
     const slot = this.reuse;
-    if (slot && slot.left > 0 && !refillNow && (slot.step === null || options.step === undefined || options.step - slot.step <= this.reuseSteps)) {
+    if (slot && slot.left > 0 && !refillNow && !options.rtc && (slot.step === null || options.step === undefined || options.step - slot.step <= this.reuseSteps)) {
       slot.left--;
       const actions = this.hitMode === 'refine' && context.length > 0 ? await this.refine(slot.cache, context) : new Float32Array(0);
       this.record('reuse', null, null, null, started);
@@ -209,7 +218,7 @@ export class LocalChunkPolicy implements ChunkPolicy {
     check.obsClsOut?.dispose();
     let keepCache = false;
     try {
-      if (check.hit && similarity !== null && !refillNow) {
+      if (check.hit && similarity !== null && !refillNow && !options.rtc) {
         const refine = this.hitMode === 'refine' && context.length > 0;
         const actions = refine ? await this.refine(check.cache, context) : new Float32Array(0);
         if (this.reuseSteps > 0) {
@@ -220,8 +229,14 @@ export class LocalChunkPolicy implements ChunkPolicy {
         this.record(kind, null, similarity, true, started);
         return this.result(kind, actions, similarity, started, false);
       }
-      const reason: MissReason = similarity === null ? 'first' : check.hit ? 'queue-empty' : 'scene-changed';
-      const sampled = await this.policy.predictActionChunk(observation, { pastKeyValues: check.cache, signal: options.signal });
+      const reason: MissReason = similarity === null ? 'first' : !check.hit ? 'scene-changed' : options.rtc ? 'rtc' : 'queue-empty';
+      const rtc = options.rtc && options.rtc.leftover.length > 0 ? this.guidance(options.rtc) : null;
+      let sampled;
+      try {
+        sampled = await this.policy.predictActionChunk(observation, { pastKeyValues: check.cache, signal: options.signal, ...(rtc ? { rtc } : {}) });
+      } finally {
+        rtc?.leftover.dispose();
+      }
       sampled.actionsTensor?.dispose();
       if (sampled.cache && sampled.cache !== check.cache) sampled.cache.dispose();
       const all = sampled.actions[0];

@@ -21,7 +21,7 @@
  */
 import type { SmolVLAConfig } from '../config';
 import { argumentError, SmolVLAError } from '../errors';
-import type { KVCache } from '../model';
+import type { KVCache, RtcOptions } from '../model';
 import { Tensor } from '../tensor';
 import { AdaptiveThreshold, type AdaptiveThresholdOptions, type ThresholdAdjustment } from './adaptive';
 import { SerialQueue } from '../util/serial';
@@ -36,6 +36,8 @@ export interface PolicyLikePredictOptions {
   /** Decode against this cache instead of running the prefix pass. */
   pastKeyValues?: KVCache;
   noise?: Tensor;
+  /** Real-Time Chunking guidance of the sampled chunk (lib/model/rtc.ts). */
+  rtc?: RtcOptions;
   signal?: AbortSignal;
   timeoutMs?: number;
 }

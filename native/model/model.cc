@@ -149,6 +149,25 @@ SampleResult Model::sample(const SampleRequest& request) {
   });
 }
 
+GuidedResult Model::guided_sample(const GuidedRequest& request) {
+  check_cache(*request.cache);
+  const int64_t batch = request.cache->batch();
+  if (request.noise.defined()) check_actions(request.noise, "noise", config_, batch);
+  validate_rtc_options(request.rtc, config_, batch);
+  return locked([&](PolicyModuleImpl&) {
+    // No InferenceMode: the guidance back-propagates through the expert (rtc_integrate).
+    const PrefixCache& cache = *request.cache;
+    const at::Tensor x0 = request.noise.defined() ? request.noise.to(device_)
+                                                  : at::randn({batch, config_.chunk_size, config_.max_action_dim},
+                                                              at::TensorOptions().dtype(at::kFloat).device(device_));
+    RtcOptions rtc = request.rtc;
+    rtc.leftover = rtc.leftover.to(device_, at::kFloat);
+    GuidedResult out;
+    out.actions = rtc_integrate(fm(), cache.pad_masks, cache.kv, x0, rtc, request.trace ? &out.trace : nullptr, request.stop);
+    return out;
+  });
+}
+
 at::Tensor Model::delta_actions(const PrefixCache& cache, const at::Tensor& context) {
   check_cache(cache);
   if (context.defined()) check_action_context(context, cache.batch(), config_);

@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   smolvla::napi::register_io(env, exports);
   smolvla::napi::register_model(env, exports);
   smolvla::napi::register_trainer(env, exports);
+  smolvla::napi::register_rtc(env, exports);
   return exports;
 }
 

@@ -22,6 +22,7 @@ import { RingBuffer } from '../stats';
 import { aggregateMerge, resolveAggregate, type AggregateFn, type AggregateName, type MergeFn, type TimedAction } from './aggregate';
 import { TimedActionQueue } from './actionQueue';
 import { summarizeRun, type RequestRecord, type RunSummary, type TickRecord } from './metrics';
+import { resolveRtcRuntime, rtcMerge, type RtcRuntimeOptions, type RtcSettings } from './rtc';
 
 /** The robot side: where observations come from and actions go. Called on the event loop. */
 export interface RuntimeRobot {
@@ -55,8 +56,14 @@ export interface ControlRuntimeOptions {
   chunkSizeThreshold?: number;
   /** How overlapping steps combine (default 'weighted_average'). Ignored when `merge` is given. */
   aggregate?: AggregateName | AggregateFn;
-  /** Replaces the whole merge (e.g. real-time chunking); the queue's invariants are enforced after it. */
+  /** Replaces the whole merge; the queue's invariants are enforced after it. */
   merge?: MergeFn;
+  /**
+   * Real-Time Chunking (runtime/rtc.ts, docs/rtc.md): every request carries the queued actions as the
+   * leftover to agree with and the delay measured on the previous request; answers replace the queue
+   * from the first unexecuted step. No action context is sent. Not combinable with `merge`.
+   */
+  rtc?: RtcRuntimeOptions | true;
   /** Queued actions sent as action_context for delta refinement (default 5; 0 sends none). */
   actionContextSteps?: number;
   /** Skip an observation (unless must_go) whose state is within this L2 distance of the last sent one (default null: never). */
@@ -100,6 +107,8 @@ export class ControlRuntime {
   readonly chunkSizeThreshold: number;
   readonly actionContextSteps: number;
   readonly stateTolerance: number | null;
+  /** The RTC settings, or null when the runtime aggregates. */
+  readonly rtc: RtcSettings | null;
   private readonly mergeFn: MergeFn;
   private readonly clock: RuntimeClock;
   private readonly onError: ((err: Error) => void) | undefined;
@@ -119,6 +128,8 @@ export class ControlRuntime {
   private running = false;
   private tickLimit: { at: number; done: () => void } | null = null;
   private resetting = 0;
+  /** RTC: actions executed while the last answered request was in flight (0 at an episode start). */
+  private measuredDelay = 0;
 
   constructor(policy: ChunkPolicy, robot: RuntimeRobot, options: ControlRuntimeOptions = {}) {
     if (typeof policy?.requestChunk !== 'function') throw argumentError('ControlRuntime policy', 'a ChunkPolicy', policy);
@@ -135,7 +146,9 @@ export class ControlRuntime {
     this.actionContextSteps = checkNumber('actionContextSteps', options.actionContextSteps ?? 5, 0, true);
     const tol = options.stateTolerance ?? null;
     this.stateTolerance = tol === null ? null : checkNumber('stateTolerance', tol, 0, false);
-    this.mergeFn = options.merge ?? aggregateMerge(resolveAggregate(options.aggregate ?? 'weighted_average'));
+    this.rtc = options.rtc === undefined ? null : resolveRtcRuntime(options.rtc);
+    if (this.rtc && options.merge) throw argumentError('ControlRuntime merge', 'absent with rtc (RTC replaces the queue)', options.merge);
+    this.mergeFn = options.merge ?? (this.rtc ? rtcMerge : aggregateMerge(resolveAggregate(options.aggregate ?? 'weighted_average')));
     this.clock = options.clock ?? systemClock;
     this.onError = options.onError;
     const history = checkNumber('historySize', options.historySize ?? 100000, 1, true);
@@ -204,6 +217,7 @@ export class ControlRuntime {
       // The answer in flight is not awaited: the generation check discards it whenever it comes.
       void this.discardInFlight();
       this.queue.reset();
+      this.measuredDelay = 0;
       this.lastSentState = null;
       this.awaitingFirst.clear();
       await this.policy.reset();
@@ -306,7 +320,7 @@ export class ControlRuntime {
     }
     this.lastSentState = state;
     const step = this.queue.lastExecuted + 1;
-    const context = this.actionContextSteps > 0 ? this.queue.peek(this.actionContextSteps).map((a) => a.action) : [];
+    const context = this.actionContextSteps > 0 && !this.rtc ? this.queue.peek(this.actionContextSteps).map((a) => a.action) : [];
     const record: RequestRecord = {
       id: this.requestCount++,
       tick,
@@ -323,12 +337,22 @@ export class ControlRuntime {
       firstActionMs: null,
       outcome: 'pending',
       error: null,
+      inferenceDelay: this.rtc ? this.measuredDelay : null,
+      consumed: null,
     };
     this.requests.push(record);
     const generation = this.generation;
     const abort = new AbortController();
     this.abort = abort;
-    const options = { signal: abort.signal, step, queued: size, ...(context.length > 0 ? { actionContext: context } : {}) };
+    const options = {
+      signal: abort.signal,
+      step,
+      queued: size,
+      ...(context.length > 0 ? { actionContext: context } : {}),
+      ...(this.rtc
+        ? { rtc: { ...this.rtc, leftover: this.queue.peek(this.actionsPerChunk).map((a) => a.action), inferenceDelay: this.measuredDelay } }
+        : {}),
+    };
     let request: Promise<ChunkResult>;
     try {
       request = this.policy.requestChunk(observation, options);
@@ -367,6 +391,9 @@ export class ControlRuntime {
       record.outcome = 'discarded';
       return;
     }
+    // Measured at the queue: the steps executed since the observation was taken.
+    record.consumed = this.queue.lastExecuted - (record.step - 1);
+    if (this.rtc) this.measuredDelay = record.consumed;
     const dim = result.actionDim;
     if (result.actions.length !== result.chunk * dim) {
       record.outcome = 'failed';

@@ -3,5 +3,6 @@ export * from './aggregate';
 export * from './actionQueue';
 export * from './controlRuntime';
 export * from './metrics';
+export * from './rtc';
 export * from './table';
 export * from './report';

@@ -49,6 +49,10 @@ export interface RequestRecord {
   firstActionMs: number | null;
   outcome: RequestOutcome;
   error: string | null;
+  /** RTC mode: the delay the request was guided with (the previous request's `consumed`); else null. */
+  inferenceDelay: number | null;
+  /** Steps the robot executed while this request was in flight (measured at the queue on arrival). */
+  consumed: number | null;
 }
 
 export interface Percentiles {

@@ -23,6 +23,14 @@ export interface RealtimeReportOptions {
   notes?: readonly string[];
   /** Action dimensions drawn (default the first 3). */
   actionDims?: number;
+  /** More tables after the loops' one (e.g. the chunk-seam comparison): a header row, then data rows. */
+  tables?: ReadonlyArray<{ caption: string; rows: readonly string[][] }>;
+}
+
+function htmlTable(caption: string, rows: readonly string[][]): string {
+  const head = `<tr>${rows[0]!.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
+  const body = rows.slice(1).map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('');
+  return `<table><caption>${escapeHtml(caption)}</caption>${head}${body}</table>`;
 }
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd'];
@@ -101,10 +109,7 @@ export function realtimeReportHtml(runs: readonly ReportRun[], options: Realtime
       ),
     );
   }
-  const rows = runTableRows(runs);
-  const head = `<tr>${rows[0]!.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
-  const body = rows.slice(1).map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('');
-  const table = `<table><caption>Synchronous and asynchronous loops</caption>${head}${body}</table>`;
+  const table = [htmlTable('Synchronous and asynchronous loops', runTableRows(runs)), ...(options.tables ?? []).map((t) => htmlTable(t.caption, t.rows))].join('');
   const notes = (options.notes ?? []).map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('');
   return htmlDocument(title, `${table}${notes}${charts.join('')}`);
 }

@@ -3,3 +3,4 @@ export * from './simRobot';
 export * from './detection';
 export * from './syncLoop';
 export * from './compare';
+export * from './seams';

@@ -67,12 +67,17 @@ export class SimRobot implements RuntimeRobot {
     return out;
   }
 
+  /** The moving target at `tick`, as fractions of the frame's width and height. */
+  targetAt(tick: number): { x: number; y: number } {
+    return { x: 0.5 + 0.4 * Math.sin(tick / 15), y: 0.5 + 0.4 * Math.cos(tick / 23) };
+  }
+
   observe(): RobotObservation {
     const t = this.ticks;
     const obs: RobotObservation = { 'observation.state': Float32Array.from(this.state) };
     if (this.tokens) obs['observation.language.tokens'] = this.tokens;
     else obs.task = this.task;
-    obs[this.camera] = this.cam.frame(this.sceneAt(t), t, { x: 0.5 + 0.4 * Math.sin(t / 15), y: 0.5 + 0.4 * Math.cos(t / 23) });
+    obs[this.camera] = this.cam.frame(this.sceneAt(t), t, this.targetAt(t));
     return obs;
   }
 

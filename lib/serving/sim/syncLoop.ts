@@ -44,6 +44,9 @@ export async function runSyncLoop(server: PolicyServer, robot: SimRobot, ticks: 
       firstActionMs: elapsed,
       outcome: 'merged',
       error: null,
+      inferenceDelay: null,
+      // The robot waited for the answer: nothing executed meanwhile.
+      consumed: 0,
     });
     out.observedAt.push(observedAt);
     // The robot waited: every period that passed beyond the step's own tick was idle.

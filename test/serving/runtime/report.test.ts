@@ -30,6 +30,8 @@ const request = (id: number, t: number, decision: RequestRecord['decision'], sim
   firstActionMs: 66,
   outcome: 'merged',
   error: null,
+  inferenceDelay: null,
+  consumed: null,
 });
 
 describe('run summary, detection score and the real-time report', () => {
