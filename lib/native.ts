@@ -151,14 +151,34 @@ export interface NativeTrainer {
     isPad: NativeTensor | null,
     lr: number,
     objective: 'delta' | 'main',
-  ): Promise<{ losses: Record<string, NativeTensor>; gradNorm: number; skipped: boolean }>;
+  ): Promise<{ losses: Record<string, NativeTensor>; gradNorm: number; skipped: boolean; commSeconds: number }>;
   saveState(path: string): Promise<void>;
   loadState(path: string): Promise<void>;
 }
 
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly backend: string;
+  allreduceMean(values: Float64Array): Promise<Float64Array>;
+  broadcastModel(model: NativeModel): Promise<void>;
+  checkInSync(model: NativeModel): Promise<{ hash: string; inSync: boolean }>;
+}
+
 export interface NativeAddon {
   NativeCancel: new () => NativeCancel;
-  createTrainer(model: NativeModel, beta1: number, beta2: number, eps: number, weightDecay: number, gradClipNorm: number): NativeTrainer;
+  createTrainer(
+    model: NativeModel,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    gradClipNorm: number,
+    processGroup?: NativeProcessGroup,
+    bucketMb?: number,
+  ): NativeTrainer;
+  distributedInit(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; device: string }): Promise<NativeProcessGroup>;
+  distributedBackends(): string[];
   createModel(config: NativeModelConfig, seed: number, dtype: string, device: string): Promise<NativeModel>;
   NativeTensor: new (...args: never[]) => NativeTensor;
   tensorFromBuffer(data: ArrayBufferView, shape: number[], dtype: string): NativeTensor;

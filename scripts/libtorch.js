@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Locates libtorch for the node-gyp build (binding.gyp) the same way CMakeLists.txt does:
 // $LIBTORCH, then a Python torch install, then the system (Debian's libtorch-dev).
-// Usage: node scripts/libtorch.js include|libdirs|describe
+// Usage: node scripts/libtorch.js include|libdirs|c10d-defines|describe
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -49,11 +49,19 @@ function locate() {
   );
 }
 
+// USE_C10D_GLOO when gloo's headers are found next to libtorch's (or /usr/include, Debian's libgloo-dev),
+// as CMakeLists.txt decides; NCCL is left to the cmake-js build (it also needs the CUDA toolkit).
+function c10dDefines(found) {
+  const gloo = [...found.include, '/usr/include'].some((dir) => fs.existsSync(path.join(dir, 'gloo', 'algorithm.h')));
+  return gloo ? ['USE_C10D_GLOO'] : [];
+}
+
 if (require.main === module) {
   const found = locate();
   const what = process.argv[2];
   if (what === 'include') console.log(found.include.join(' '));
   else if (what === 'libdirs') console.log(found.libdir);
+  else if (what === 'c10d-defines') console.log(c10dDefines(found).join(' '));
   else console.log(`libtorch from ${found.source}: ${found.root} (libs in ${found.libdir})`);
 }
 

@@ -5,6 +5,7 @@
 import { native, type NativeTrainer } from '../native';
 import type { Observation, SmolVLAModel } from '../model';
 import { Tensor } from '../tensor';
+import { DEFAULT_BUCKET_MB, type ProcessGroup } from './distributed';
 
 export type Objective = 'delta' | 'main';
 
@@ -22,16 +23,28 @@ export interface StepOutput {
   gradNorm: number;
   /** True when the loss was NaN or infinite: no update was applied. */
   skipped: boolean;
+  /** Data-parallel: seconds spent after backward waiting for the gradient all-reduce (0 otherwise). */
+  commSeconds: number;
+}
+
+export interface DataParallelOptions {
+  group: ProcessGroup;
+  /** Gradient bucket size (default 25 MiB, as DDP). */
+  bucketMb?: number;
 }
 
 export class Optimizer {
   private readonly trainer: NativeTrainer;
   readonly objective: Objective;
 
-  constructor(model: SmolVLAModel, objective: Objective = model.config.trainDeltaExpert ? 'delta' : 'main') {
+  /** With `dataParallel`, every step averages the gradients over the group's ranks before AdamW. */
+  constructor(model: SmolVLAModel, objective: Objective = model.config.trainDeltaExpert ? 'delta' : 'main', dataParallel?: DataParallelOptions) {
     const c = model.config;
     const [b1, b2] = c.optimizerBetas;
-    this.trainer = native.createTrainer(model.handle, b1, b2, c.optimizerEps, c.optimizerWeightDecay, c.optimizerGradClipNorm);
+    this.trainer = native.createTrainer(
+      model.handle, b1, b2, c.optimizerEps, c.optimizerWeightDecay, c.optimizerGradClipNorm,
+      dataParallel?.group.handle, dataParallel?.bucketMb ?? DEFAULT_BUCKET_MB,
+    );
     this.objective = objective;
   }
 
@@ -68,7 +81,7 @@ export class Optimizer {
       metrics[k] = values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
       t.dispose();
     }
-    return { metrics, gradNorm: r.gradNorm, skipped: r.skipped };
+    return { metrics, gradNorm: r.gradNorm, skipped: r.skipped, commSeconds: r.commSeconds };
   }
 
   async saveState(file: string): Promise<void> {

@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 
 #include "core/check.h"
+#include "train/distributed.h"
 
 namespace smolvla::napi {
 
@@ -11,6 +12,8 @@ ErrorInfo describe_current_exception() {
     throw;
   } catch (const ArgumentError& e) {
     return {e.what(), "ERR_SMOLVLA_ARGUMENT"};
+  } catch (const train::DistributedError& e) {
+    return {e.what(), "ERR_SMOLVLA_DISTRIBUTED"};
   } catch (const c10::Error& e) {
     // what() carries a C++ backtrace; users need the message.
     return {e.what_without_backtrace(), "ERR_SMOLVLA_TORCH"};

@@ -4,17 +4,20 @@
 
 #include <cmath>
 #include <memory>
+#include <tuple>
 
 #include "core/check.h"
 #include "io/safetensors.h"
 #include "napi/addon_data.h"
 #include "napi/args.h"
 #include "napi/async.h"
+#include "napi/distributed_wrap.h"
 #include "napi/errors.h"
 #include "napi/model_wrap.h"
 #include "napi/observation.h"
 #include "napi/tensor_wrap.h"
 #include "train/adamw.h"
+#include "train/distributed.h"
 
 namespace smolvla::napi {
 namespace {
@@ -22,12 +25,16 @@ namespace {
 struct TrainerState {
   std::shared_ptr<ModelState> model;
   std::unique_ptr<train::AdamW> optimizer;
+  // Data-parallel runs only: gradient all-reduce and this rank's share of the per-step draws.
+  std::unique_ptr<train::GradientSync> sync;
+  train::RankSlice slice;
 };
 
 struct StepResult {
   std::map<std::string, at::Tensor> losses;
   double grad_norm = 0;
   bool skipped = false;
+  double comm_seconds = 0;  // data-parallel: time spent waiting for gradients after backward
 };
 
 class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
@@ -80,14 +87,23 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
             const at::Tensor pad = is_pad.defined() ? is_pad.to(d) : at::Tensor();
             StepResult r;
             s->optimizer->zero_grad();
-            r.losses = objective == "delta"
-                           ? s->model->fm().forward_delta(o, pad, at::Tensor(), at::Tensor(), nullptr)
-                           : s->model->fm().forward_main(o, actions.to(d, at::kFloat), pad, at::Tensor(), at::Tensor());
+            const at::Tensor target = has_actions ? actions.to(d, at::kFloat) : at::Tensor();
+            // Undefined draws: the model samples its own; data-parallel: this rank's rows of the global batch's.
+            at::Tensor noise, time, cls_noise;
+            if (s->sync && objective == "main") std::tie(noise, time) = train::main_noise_and_time(s->slice, target);
+            const auto& mc = s->model->config;
+            if (s->sync && objective == "delta") {
+              cls_noise = train::delta_cls_noise(s->slice, obs.batch(), mc.chunk_size, mc.max_action_dim, mc.action_dim, mc.cls_noise_scale).to(d);
+            }
+            r.losses = objective == "delta" ? s->model->fm().forward_delta(o, pad, at::Tensor(), cls_noise, nullptr)
+                                            : s->model->fm().forward_main(o, target, pad, noise, time);
             const at::Tensor loss = r.losses[objective == "delta" ? "delta_loss" : "loss"];
-            if (!std::isfinite(loss.item<double>())) {
+            if (s->sync ? !s->sync->all_finite(loss) : !std::isfinite(loss.item<double>())) {
               r.skipped = true;
             } else {
+              if (s->sync) s->sync->begin();
               loss.backward();
+              if (s->sync) r.comm_seconds = s->sync->finish();
               r.grad_norm = s->optimizer->step(lr);
             }
             s->optimizer->zero_grad();
@@ -101,6 +117,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
             out.Set("losses", losses);
             out.Set("gradNorm", r.grad_norm);
             out.Set("skipped", r.skipped);
+            out.Set("commSeconds", r.comm_seconds);
             return out;
           });
     });
@@ -149,8 +166,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   std::shared_ptr<TrainerState> state_;
 };
 
-// createTrainer(model, beta1, beta2, eps, weightDecay, gradClipNorm) -> NativeTrainer over the
-// model's trainable parameters (SPEC §5 freezing).
+// createTrainer(model, beta1, beta2, eps, weightDecay, gradClipNorm[, processGroup, bucketMb]) ->
+// NativeTrainer over the model's trainable parameters (SPEC §5 freezing); with a process group its
+// steps average gradients over the group's ranks.
 Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
   auto model = ModelWrap::StateOf(info.Length() > 0 ? info[0] : info.Env().Undefined(), "model");
   train::AdamWOptions o;
@@ -167,7 +185,16 @@ Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
   for (const auto& name : model->fm().trainable_parameter_names("model.")) trainable.emplace_back(name, *params.find(name));
   auto state = std::make_shared<TrainerState>();
   state->model = model;
+  std::vector<at::Tensor> synced;
+  for (const auto& [name, p] : trainable) synced.push_back(p);
   state->optimizer = std::make_unique<train::AdamW>(std::move(trainable), o);
+  if (info.Length() > 6 && !info[6].IsUndefined() && !info[6].IsNull()) {
+    auto comm = communicator_of(info[6], "processGroup");
+    const double mb = arg_number(info, 7, "bucketMb");
+    if (!(mb > 0) || !std::isfinite(mb)) fail_argument("bucketMb", "expected a positive bucket size in MiB");
+    state->slice = {comm->rank(), comm->world_size()};
+    state->sync = std::make_unique<train::GradientSync>(comm, std::move(synced), static_cast<int64_t>(mb * 1024 * 1024));
+  }
   return addon_data(info.Env()).trainer_ctor.New({Napi::External<std::shared_ptr<TrainerState>>::New(info.Env(), &state)});
 }
 
