@@ -87,7 +87,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
             const at::Tensor pad = is_pad.defined() ? is_pad.to(d) : at::Tensor();
             StepResult r;
             s->optimizer->zero_grad();
-            const at::Tensor target = has_actions ? actions.to(d, at::kFloat) : at::Tensor();
+            const at::Tensor target = actions.defined() ? actions.to(d, at::kFloat) : at::Tensor();
             // Undefined draws: the model samples its own; data-parallel: this rank's rows of the global batch's.
             at::Tensor noise, time, cls_noise;
             if (s->sync && objective == "main") std::tie(noise, time) = train::main_noise_and_time(s->slice, target);

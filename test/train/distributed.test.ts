@@ -162,7 +162,8 @@ describeGloo('failures', () => {
 
   test('a port already in use and an unreachable MASTER_ADDR give clear errors', async () => {
     const busy = net.createServer();
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    // Listening on every interface: the rendezvous server's bind must collide with it.
+    await new Promise<void>((resolve) => busy.listen(0, resolve));
     const port = (busy.address() as net.AddressInfo).port;
     try {
       const r = await runCliChild([...RUN, '--dist.timeout_s=5', '--steps=1', `--output_dir=${path.join(tempDir('dist-port'), 'run')}`], workerEnv(0, port));
