@@ -1,10 +1,11 @@
 /**
- * Loads the native addon (prebuild for this platform first, then the local build) and declares its
- * raw interface. Everything else in lib/ goes through the typed wrappers, never through this file's
+ * Loads the native addon (the local build or the prebuild matching the libtorch found, see
+ * scripts/load-addon.js) and declares its raw interface. Everything else in lib/ goes through the typed wrappers, never through this file's
  * loose types directly.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SmolVLAError } from './errors';
 
 /** The native tensor handle (native/napi/tensor_wrap.cc). */
 export interface NativeTensor {
@@ -39,42 +40,6 @@ export interface NativeBuildInfo {
   torchLibrary?: string;
 }
 
-/** Flat model dimensions and switches (native/napi/model_config.cc reads exactly these). */
-export interface NativeModelConfig {
-  vision: { hidden: number; intermediate: number; layers: number; heads: number; patchSize: number; imageSize: number; layerNormEps: number };
-  text: { vocab: number; hidden: number; intermediate: number; heads: number; kvHeads: number; headDim: number; rmsNormEps: number };
-  scaleFactor: number;
-  numVlmLayers: number;
-  numExpertLayers: number;
-  selfAttnEveryNLayers: number;
-  crossAttention: boolean;
-  expertHidden: number;
-  expertIntermediate: number;
-  chunkSize: number;
-  maxStateDim: number;
-  maxActionDim: number;
-  actionDim: number;
-  numSteps: number;
-  minPeriod: number;
-  maxPeriod: number;
-  prefixLength: number;
-  addImageSpecialTokens: boolean;
-  imageStartTokens: number[];
-  imageEndTokens: number[];
-  useClsHead: boolean;
-  numClsPrefix: number;
-  numClsSuffix: number;
-  vicregWeight: number;
-  vicregLambda: number;
-  vicregMu: number;
-  vicregNu: number;
-  clsNoiseScale: number;
-  trainDeltaExpert: boolean;
-  trainExpertOnly: boolean;
-  freezeVisionEncoder: boolean;
-  trainStateProj: boolean;
-}
-
 /** The observation the native model consumes: preprocessed tensors (see lib/policy for raw robot data). */
 export interface NativeObservation {
   images: NativeTensor[];
@@ -106,54 +71,68 @@ export interface NativeLoadReport {
   unexpected: string[];
 }
 
+export interface NativeObjective {
+  losses: NativeTensorMap;
+  grads: NativeTensorMap;
+  trace: NativeTensorMap;
+}
+
+/**
+ * The native model (native/napi/model_wrap.cc over native/model/model.h). Every method takes one
+ * parameter object and returns a Promise: the work runs on the libuv pool, one call at a time per model.
+ */
 export interface NativeModel {
-  loadState(path: string): Promise<NativeLoadReport>;
-  saveState(path: string, extraNames: string[], extraTensors: NativeTensor[], metadata: Record<string, string>): Promise<void>;
-  warmStartDelta(): number;
-  to(dtype: string, device: string): Promise<void>;
-  prefix(obs: NativeObservation): Promise<NativeCache>;
-  sample(
-    obs: NativeObservation | null,
-    cache: NativeCache | null,
-    noise: NativeTensor | null,
-    cancel: NativeCancel | null,
-  ): Promise<{ actions: NativeTensor; cache: NativeCache | null }>;
-  deltaActions(cache: NativeCache, context: NativeTensor | null): Promise<NativeTensor>;
-  deltaStep(cache: NativeCache, x: NativeTensor): Promise<NativeTensor>;
-  trace(obs: NativeObservation, noise: NativeTensor): Promise<NativeTensorMap>;
-  forwardMain(
-    obs: NativeObservation,
-    actions: NativeTensor,
-    isPad: NativeTensor | null,
-    noise: NativeTensor | null,
-    time: NativeTensor | null,
-    gradNames: string[],
-  ): Promise<{ losses: NativeTensorMap; grads: NativeTensorMap }>;
-  forwardDelta(
-    obs: NativeObservation,
-    isPad: NativeTensor | null,
-    mainX0: NativeTensor | null,
-    clsNoise: NativeTensor | null,
-    gradNames: string[],
-    trace: boolean,
-  ): Promise<{ losses: NativeTensorMap; grads: NativeTensorMap; trace: NativeTensorMap }>;
-  trainableParameters(): Array<{ name: string; shape: number[] }>;
-  parameters(names?: string[]): NativeTensorMap;
-  info(): { parameters: number; dtype: string; device: string };
+  readonly disposed: boolean;
+  /** Native bytes of the parameters and buffers, as reported to V8 (0 after dispose). */
+  readonly bytes: number;
+  dispose(): void;
+  loadState(o: { path: string }): Promise<NativeLoadReport>;
+  saveState(o: { path: string; extra?: Record<string, NativeTensor>; metadata?: Record<string, string> }): Promise<void>;
+  warmStartDelta(): Promise<number>;
+  to(o: { dtype?: string; device?: string }): Promise<void>;
+  prefix(o: { observation: NativeObservation }): Promise<NativeCache>;
+  sample(o: {
+    observation?: NativeObservation;
+    cache?: NativeCache;
+    noise?: NativeTensor;
+    cancel?: NativeCancel;
+  }): Promise<{ actions: NativeTensor; cache: NativeCache | null }>;
+  deltaActions(o: { cache: NativeCache; actionContext?: NativeTensor }): Promise<NativeTensor>;
+  deltaStep(o: { cache: NativeCache; x: NativeTensor }): Promise<NativeTensor>;
+  trace(o: { observation: NativeObservation; noise: NativeTensor }): Promise<NativeTensorMap>;
+  forwardMain(o: {
+    observation: NativeObservation;
+    actions: NativeTensor;
+    actionIsPad?: NativeTensor;
+    noise?: NativeTensor;
+    time?: NativeTensor;
+    gradNames?: string[];
+  }): Promise<NativeObjective>;
+  forwardDelta(o: {
+    observation: NativeObservation;
+    actionIsPad?: NativeTensor;
+    mainX0?: NativeTensor;
+    clsNoise?: NativeTensor;
+    gradNames?: string[];
+    trace?: boolean;
+  }): Promise<NativeObjective>;
+  trainableParameters(): Promise<Array<{ name: string; shape: number[] }>>;
+  parameters(o: { names?: string[] }): Promise<NativeTensorMap>;
+  info(): Promise<{ parameters: number; bytes: number; dtype: string; device: string }>;
 }
 
 export interface NativeTrainer {
   readonly steps: number;
   readonly parameterCount: number;
-  step(
-    obs: NativeObservation,
-    actions: NativeTensor | null,
-    isPad: NativeTensor | null,
-    lr: number,
-    objective: 'delta' | 'main',
-  ): Promise<{ losses: Record<string, NativeTensor>; gradNorm: number; skipped: boolean; commSeconds: number }>;
-  saveState(path: string): Promise<void>;
-  loadState(path: string): Promise<void>;
+  step(o: {
+    observation: NativeObservation;
+    actions?: NativeTensor;
+    actionIsPad?: NativeTensor;
+    lr: number;
+    objective: 'delta' | 'main';
+  }): Promise<{ losses: Record<string, NativeTensor>; gradNorm: number; skipped: boolean; commSeconds: number }>;
+  saveState(o: { path: string }): Promise<void>;
+  loadState(o: { path: string }): Promise<void>;
 }
 
 export interface NativeProcessGroup {
@@ -167,19 +146,23 @@ export interface NativeProcessGroup {
 
 export interface NativeAddon {
   NativeCancel: new () => NativeCancel;
-  createTrainer(
-    model: NativeModel,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    weightDecay: number,
-    gradClipNorm: number,
-    processGroup?: NativeProcessGroup,
-    bucketMb?: number,
-  ): NativeTrainer;
-  distributedInit(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; device: string }): Promise<NativeProcessGroup>;
+  createTrainer(o: {
+    model: NativeModel;
+    betas: [number, number];
+    eps: number;
+    weightDecay: number;
+    gradClipNorm: number;
+    /** Data-parallel: average gradients over this group's ranks (bucketMb MiB buckets). */
+    processGroup?: NativeProcessGroup;
+    bucketMb?: number;
+  }): Promise<NativeTrainer>;
+  distributedInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; device: string }): Promise<NativeProcessGroup>;
   distributedBackends(): string[];
-  createModel(config: NativeModelConfig, seed: number, dtype: string, device: string): Promise<NativeModel>;
+  /**
+   * `config` is JSON: {config: config.json keys (lib/config configToJson), resolved: ResolvedDims,
+   * tokens: {imageStartTokens, imageEndTokens}}; native/model/config_json.cc parses it once.
+   */
+  createModel(o: { config: string; seed?: number; dtype?: string; device?: string }): Promise<NativeModel>;
   NativeTensor: new (...args: never[]) => NativeTensor;
   tensorFromBuffer(data: ArrayBufferView, shape: number[], dtype: string): NativeTensor;
   setNumThreads(n: number): void;
@@ -188,7 +171,7 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   manualSeed(seed: number): void;
   buildInfo(): NativeBuildInfo;
-  matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number): number;
+  matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number, device?: string): number;
   makeAtt2dMasks(pad: NativeTensor, marks: NativeTensor): NativeTensor;
   makeAtt2dMasksWithCls(
     pad: NativeTensor,
@@ -226,62 +209,35 @@ function findPackageRoot(): string {
       return dir;
     }
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`smolvla-node: cannot find the package root above ${__dirname}`);
+    if (parent === dir) throw new SmolVLAError('ERR_SMOLVLA', `smolvla-node: cannot find the package root above ${__dirname}`);
     dir = parent;
   }
 }
 
 export const packageRoot = findPackageRoot();
 
-function explainLoadFailure(cause: unknown): Error {
-  const infoFile = path.join(packageRoot, 'build', 'torch-info.json');
-  let builtWith = 'no local build found (build/torch-info.json is missing)';
-  if (fs.existsSync(infoFile)) {
-    const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as { version: string; source: string; libdir: string };
-    builtWith = `built against libtorch ${info.version} from ${info.source} (${info.libdir})`;
-  }
-  const message =
-    `smolvla-node: the native addon could not be loaded: ${(cause as Error).message}\n` +
-    `  The addon is ${builtWith}. A binary only loads against the libtorch it was built with.\n` +
-    `  Rebuild it for the libtorch you have: (cd ${packageRoot} && npm run build:native)\n` +
-    `  (set LIBTORCH=/path/to/libtorch to choose one; see README "Building from source").`;
-  return new Error(message, { cause });
-}
-
-/**
- * A binary only works with the libtorch it was built against (SPEC §10): when the library loaded
- * at run time lives elsewhere than the one recorded at build time, say so with the rebuild command.
- */
-function checkTorchLocation(addon: NativeAddon): void {
-  const infoFile = path.join(packageRoot, 'build', 'torch-info.json');
-  const loaded = addon.buildInfo().torchLibrary;
-  if (!loaded || !fs.existsSync(infoFile)) return;
-  const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as { libdir: string; version: string };
-  const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : p);
-  if (info.libdir && path.dirname(real(loaded)) !== real(info.libdir) && process.env.SMOLVLA_ALLOW_TORCH_MISMATCH !== '1') {
-    throw new Error(
-      `smolvla-node: the addon was built against libtorch ${info.version} in ${info.libdir} but loaded ${loaded}.\n` +
-        `  Rebuild it for the libtorch you use: (cd ${packageRoot} && npm run build:native)\n` +
-        '  (or set SMOLVLA_ALLOW_TORCH_MISMATCH=1 if both are the same build).',
-    );
-  }
+/** The addon loader shared with the install hook (scripts/load-addon.js, plain JS). */
+interface AddonLoader {
+  loadAddon(root: string): { addon: unknown; binary: { kind: string; file: string; key: string }; torch: { libdir: string; key: string } };
 }
 
 function load(): NativeAddon {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const loader = require(path.join(packageRoot, 'scripts', 'load-addon.js')) as AddonLoader;
   // A pthread OpenBLAS keeps its workers spinning for ~2^28 cycles after each GEMM, where they steal
   // the cores from libtorch's own threads in the element-wise work between GEMMs; 2^4 cycles lets
-  // them sleep at once. Read when the library loads, so set before it; a user's value wins.
-  process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  let addon: NativeAddon;
+  // them sleep at once. OpenBLAS reads the variable once, while the addon's libraries load, so it is
+  // set for the load only and removed again: the user's environment (and child processes) never see
+  // it. A value the user set wins.
+  const borrowed = process.env.OPENBLAS_THREAD_TIMEOUT === undefined;
+  if (borrowed) process.env.OPENBLAS_THREAD_TIMEOUT = '4';
   try {
-    addon = nodeGypBuild(packageRoot) as NativeAddon;
-  } catch (err) {
-    throw explainLoadFailure(err);
+    // Finds libtorch ($LIBTORCH, Python torch, system), loads it, then the binary built for its
+    // version and flavour; otherwise throws one Error (code ERR_SMOLVLA_ADDON) with the source-build command.
+    return loader.loadAddon(packageRoot).addon as NativeAddon;
+  } finally {
+    if (borrowed) delete process.env.OPENBLAS_THREAD_TIMEOUT;
   }
-  checkTorchLocation(addon);
-  return addon;
 }
 
 export const native: NativeAddon = load();

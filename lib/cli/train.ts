@@ -49,7 +49,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'dataset.eval_split', type: 'number', default: 0.1, help: 'fraction of episodes held out for evaluation, spread over tasks (0: none)' },
   { name: 'policy.type', type: 'string', default: 'smolvla', help: 'policy type (only smolvla)' },
   { name: 'policy.path', type: 'string', help: 'checkpoint folder (config.json + model.safetensors) to start from' },
-  { name: 'policy.preset', type: 'string', default: 'tiny', help: `fresh model without --policy.path: ${PRESETS.join(' or ')} (SPEC defaults, SmolVLM2-500M shapes, random weights)` },
+  { name: 'policy.preset', type: 'string', default: 'tiny', help: `fresh model without --policy.path: ${PRESETS.join(' or ')} (defaults, SmolVLM2-500M shapes, random weights)` },
   { name: 'policy.device', type: 'string', default: 'cpu', help: "libtorch device ('cpu', 'cuda', 'cuda:N')" },
   { name: 'policy.warm_start_delta', type: 'bool', default: false, help: "initialise a checkpoint's missing delta expert from its main expert" },
   { name: 'policy.tokenizer_path', type: 'string', help: "the VLM's tokenizer.json (or its folder); the tiny preset needs none (byte tokens)" },

@@ -28,4 +28,4 @@ export {
 export { camelToSnake, snakeToCamel } from './decode';
 export { configToJson, defaultConfig, parseConfig, readConfig, writeConfig } from './json';
 export { checkExtraKeys, validateConfig } from './validate';
-export { cameraKeys, expertIntermediateSize, resolveDims, type ResolvedDims } from './dims';
+export { actionDim, cameraKeys, expertIntermediateSize, resolveDims, stateDim, type ResolvedDims } from './dims';

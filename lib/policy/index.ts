@@ -36,7 +36,7 @@ export {
   type TensorBatch,
   type VectorInput,
 } from './inputs';
-export { Preprocessor, disposeBatch, trainingBatch, type PreparedBatch, type TokenizerSlot, type TrainingBatch } from './batch';
+export { Preprocessor, disposeBatch, type PreparedBatch, type TokenizerSlot, type TrainingBatch } from './batch';
 export {
   SmolVLAPolicy,
   type ChunkPrediction,

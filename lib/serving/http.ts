@@ -11,7 +11,6 @@
  * (ResetMessage), `GET /stats` (the statistics snapshot).
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import {
   MessageError,
@@ -22,7 +21,9 @@ import {
   type DecodedObservation,
   type MessageLimits,
 } from './messages';
+import { listenOn, type BoundAddress } from './listen';
 import type { PolicyServer, ServerStepResult } from './server';
+import { SmolVLAError } from '../errors';
 
 export interface PolicyHttpServerOptions {
   /** Default 127.0.0.1. */
@@ -66,11 +67,11 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 const ROUTES: Record<string, string> = { '/act': 'POST', '/reset': 'POST', '/stats': 'GET' };
 
 function checkLimit(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`PolicyHttpServer ${name}: expected an integer >= 1, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 1) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyHttpServer ${name}: expected an integer >= 1, got ${String(value)}`);
   return value;
 }
 
-export class PolicyHttpServer {
+export class PolicyHttpServer implements AsyncDisposable {
   readonly server: PolicyServer;
   private readonly http: http.Server;
   private readonly host: string;
@@ -86,10 +87,10 @@ export class PolicyHttpServer {
     this.server = server;
     this.host = options.host ?? '127.0.0.1';
     if (!LOOPBACK.has(this.host) && !options.allowNonLoopback) {
-      throw new Error(`PolicyHttpServer host: '${this.host}' is not loopback; the server has no authentication, pass allowNonLoopback: true to expose it anyway`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyHttpServer host: '${this.host}' is not loopback; the server has no authentication, pass allowNonLoopback: true to expose it anyway`);
     }
     this.port = options.port ?? 0;
-    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) throw new RangeError(`PolicyHttpServer port: expected an integer in [0, 65535], got ${String(this.port)}`);
+    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyHttpServer port: expected an integer in [0, 65535], got ${String(this.port)}`);
     this.maxBodyBytes = checkLimit('maxBodyBytes', options.maxBodyBytes ?? 8 * 1024 * 1024);
     this.maxConcurrent = checkLimit('maxConcurrent', options.maxConcurrent ?? 4);
     this.requestTimeoutMs = checkLimit('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
@@ -102,16 +103,8 @@ export class PolicyHttpServer {
   }
 
   /** Starts listening; resolves with the bound address. */
-  listen(): Promise<{ host: string; port: number; url: string }> {
-    return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(this.port, this.host, () => {
-        this.http.off('error', reject);
-        const { port } = this.http.address() as AddressInfo;
-        const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-        resolve({ host: this.host, port, url: `http://${host}:${port}` });
-      });
-    });
+  listen(): Promise<BoundAddress> {
+    return listenOn(this.http, this.host, this.port, 'http');
   }
 
   /** Stops accepting connections and closes the open ones. */
@@ -120,6 +113,18 @@ export class PolicyHttpServer {
       this.http.close((err) => (err ? reject(err) : resolve()));
       this.http.closeAllConnections();
     });
+  }
+
+  /**
+   * close() that also succeeds when the server is not listening (never started, or closed already);
+   * `await using` calls it. The PolicyServer behind it stays the caller's.
+   */
+  async dispose(): Promise<void> {
+    if (this.http.listening) await this.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -132,7 +137,7 @@ export class PolicyHttpServer {
     res.once('close', () => this.inFlight--);
     const aborted = new AbortController();
     res.once('close', () => {
-      if (!res.writableFinished) aborted.abort(new Error('the client closed the connection'));
+      if (!res.writableFinished) aborted.abort(new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'the client closed the connection'));
     });
     try {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -216,7 +221,7 @@ export class PolicyHttpServer {
       req.on('data', onData);
       req.once('end', () => settle(null));
       req.once('error', (err) => settle(err));
-      req.once('close', () => settle(new Error('the client closed the connection')));
+      req.once('close', () => settle(new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'the client closed the connection')));
     });
   }
 }

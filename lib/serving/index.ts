@@ -10,3 +10,4 @@ export * from './calibrate';
 export * from './stats';
 export * from './report';
 export * from './chunkPolicy';
+export * from './websocket';

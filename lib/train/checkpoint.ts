@@ -25,6 +25,7 @@ import type { BatchLoaderState } from '../data';
 import type { SmolVLAModel, TensorDict } from '../model';
 import type { VlmTokenizer } from '../policy/tokenizer';
 import type { Optimizer } from './optimizer';
+import { SmolVLAError } from '../errors';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
 export const LAST_CHECKPOINT_LINK = 'last';
@@ -247,7 +248,7 @@ export interface CheckpointPaths {
 export async function locateCheckpoint(given: string): Promise<CheckpointPaths> {
   let p = path.resolve(given);
   const stat = await fsp.stat(p).catch(() => null);
-  if (!stat) throw new Error(`config_path: ${p} does not exist (expected a checkpoint's pretrained_model/${TRAIN_CONFIG})`);
+  if (!stat) throw new SmolVLAError('ERR_SMOLVLA_IO', `config_path: ${p} does not exist (expected a checkpoint's pretrained_model/${TRAIN_CONFIG})`);
   if (stat.isFile()) p = path.dirname(p);
   if (path.basename(p) !== PRETRAINED_MODEL_DIR) {
     const candidates = [
@@ -255,7 +256,7 @@ export async function locateCheckpoint(given: string): Promise<CheckpointPaths> 
       path.join(p, CHECKPOINTS_DIR, LAST_CHECKPOINT_LINK, PRETRAINED_MODEL_DIR),
     ];
     const found = (await Promise.all(candidates.map((c) => fsp.stat(c).then(() => c, () => null)))).find((c) => c !== null);
-    if (!found) throw new Error(`config_path: ${p} is not a checkpoint (no ${PRETRAINED_MODEL_DIR}/ in it or under ${CHECKPOINTS_DIR}/${LAST_CHECKPOINT_LINK}/)`);
+    if (!found) throw new SmolVLAError('ERR_SMOLVLA_IO', `config_path: ${p} is not a checkpoint (no ${PRETRAINED_MODEL_DIR}/ in it or under ${CHECKPOINTS_DIR}/${LAST_CHECKPOINT_LINK}/)`);
     p = found;
   }
   const checkpointDir = await fsp.realpath(path.dirname(p));
@@ -268,7 +269,7 @@ export async function locateCheckpoint(given: string): Promise<CheckpointPaths> 
   };
   for (const f of [paths.trainConfigFile, path.join(paths.trainingStateDir, TRAINING_STEP)]) {
     await fsp.access(f).catch(() => {
-      throw new Error(`checkpoint ${checkpointDir} is incomplete: ${f} is missing`);
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `checkpoint ${checkpointDir} is incomplete: ${f} is missing`);
     });
   }
   return paths;
@@ -279,15 +280,15 @@ async function readJson(file: string): Promise<Record<string, unknown>> {
   try {
     value = JSON.parse(await fsp.readFile(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: cannot read: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: cannot read: ${(e as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${file}: expected a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: expected a JSON object`);
   return value as Record<string, unknown>;
 }
 
 function integerField(obj: Record<string, unknown>, key: string, file: string): number {
   const v = obj[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`${file}: '${key}' must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: '${key}' must be a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -302,7 +303,7 @@ export async function readTrainingState(paths: CheckpointPaths): Promise<Trainin
   const step = integerField(await readJson(stepFile), 'step', stepFile);
   const rngFile = path.join(dir, RNG_STATE);
   const rng = await readJson(rngFile);
-  if (typeof rng.seed !== 'number' || !Number.isSafeInteger(rng.seed)) throw new Error(`${rngFile}: 'seed' must be an integer, got ${JSON.stringify(rng.seed)}`);
+  if (typeof rng.seed !== 'number' || !Number.isSafeInteger(rng.seed)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${rngFile}: 'seed' must be an integer, got ${JSON.stringify(rng.seed)}`);
   const metricsFile = path.join(dir, METRICS_STATE);
   const metricsBytes = integerField(await readJson(metricsFile), 'metrics_bytes', metricsFile);
   const loader = (await readJson(path.join(dir, LOADER_STATE))) as unknown as BatchLoaderState;

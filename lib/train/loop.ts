@@ -1,5 +1,5 @@
 /**
- * The training loop (SPEC §5, §9), LeRobot's `lerobot-train` step for step: batches from a
+ * The training loop, LeRobot's `lerobot-train` step for step: batches from a
  * deterministic BatchLoader, one AdamW update per batch at the cosine-with-warmup learning rate,
  * metrics every `logFreq` updates into metrics.jsonl, checkpoints every `saveFreq` updates and at the
  * end, held-out evaluation, and training_report.html. A NaN or infinite loss stops the run naming the
@@ -31,6 +31,7 @@ import { Optimizer, type StepOutput } from './optimizer';
 import { writeTrainingReport } from './report';
 import { CosineDecayWithWarmup } from './schedule';
 import { stepSeed } from './seeds';
+import { SmolVLAError } from '../errors';
 
 export const METRICS_FILE = 'metrics.jsonl';
 export const REPORT_FILE = 'training_report.html';
@@ -118,7 +119,7 @@ interface Drawn {
 
 function checkPositive(name: string, value: number, allowZero = false): void {
   if (!Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new RangeError(`${name}: expected ${allowZero ? 'a non-negative' : 'a positive'} integer, got ${value}`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${name}: expected ${allowZero ? 'a non-negative' : 'a positive'} integer, got ${value}`);
   }
 }
 
@@ -129,7 +130,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   checkPositive('saveFreq', o.saveFreq);
   checkPositive('evalSteps', o.evalSteps ?? 0, true);
   checkPositive('maxEvalSamples', o.maxEvalSamples ?? 0, true);
-  if (!Number.isSafeInteger(o.seed)) throw new RangeError(`seed: expected an integer, got ${o.seed}`);
+  if (!Number.isSafeInteger(o.seed)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `seed: expected an integer, got ${o.seed}`);
   const log = o.onLog ?? (() => {});
   const { model } = o;
   const config = model.config;
@@ -142,7 +143,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const globalBatch = o.batchSize * world;
   const lossKey = objective === 'delta' ? 'delta_loss' : 'loss';
   const withVicreg = objective === 'delta' && config.useClsHead;
-  if (withVicreg && o.batchSize < 2) throw new RangeError(`batchSize: VICReg (use_cls_head) needs batches of at least 2 samples, got ${o.batchSize}`);
+  if (withVicreg && o.batchSize < 2) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `batchSize: VICReg (use_cls_head) needs batches of at least 2 samples, got ${o.batchSize}`);
   if (withVicreg && o.batchSize < VICREG_MIN_BATCH) {
     log(`warning: batch size ${o.batchSize} < ${VICREG_MIN_BATCH}: the VICReg term's batch statistics are noisy at this size (the seeds' FAQ recommends at least ${VICREG_MIN_BATCH})`);
   }
@@ -151,7 +152,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (scaling) log(scaling);
   const saving = o.saveCheckpoint ?? true;
   const extraTensors = o.normalizer.toTensors();
-  const optimizer = new Optimizer(model, objective, dp ? { group: dp.group, ...(dp.bucketMb !== undefined ? { bucketMb: dp.bucketMb } : {}) } : undefined);
+  const optimizer = await Optimizer.create(model, objective, dp ? { group: dp.group, ...(dp.bucketMb !== undefined ? { bucketMb: dp.bucketMb } : {}) } : undefined);
   if (isMain) await fsp.mkdir(o.outputDir, { recursive: true });
   const metricsFile = path.join(o.outputDir, METRICS_FILE);
 
@@ -162,9 +163,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let loaderState: BatchLoaderState;
   if (o.resume) {
     const state = await readTrainingState(o.resume);
-    if (state.seed !== o.seed) throw new Error(`resume: the checkpoint's run used seed ${state.seed}, this run has ${o.seed}`);
+    if (state.seed !== o.seed) throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: the checkpoint's run used seed ${state.seed}, this run has ${o.seed}`);
     if (state.loader.batchSize !== globalBatch) {
-      throw new Error(
+      throw new SmolVLAError(
+        'ERR_SMOLVLA_IO',
         `resume: the checkpoint's run used a batch of ${state.loader.batchSize} samples per update, this run has ${globalBatch}` +
           (world > 1 ? ` (${world} processes × batch_size ${o.batchSize})` : '') +
           '; keep batch_size × processes equal to resume on another number of processes',
@@ -172,7 +174,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     await optimizer.loadState(optimizerStateFile(o.resume));
     if (optimizer.steps !== state.step) {
-      throw new Error(`resume: ${o.resume.checkpointDir} is inconsistent: training_step.json says ${state.step} updates, the optimizer state ${optimizer.steps}`);
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: ${o.resume.checkpointDir} is inconsistent: training_step.json says ${state.step} updates, the optimizer state ${optimizer.steps}`);
     }
     step = state.step;
     loader = BatchLoader.restore(o.dataset, state.loader);

@@ -14,6 +14,7 @@
 #include "napi/async.h"
 #include "napi/distributed_wrap.h"
 #include "napi/errors.h"
+#include "model/model.h"
 #include "napi/model_wrap.h"
 #include "train/distributed.h"
 
@@ -23,10 +24,10 @@ namespace {
 using train::Communicator;
 
 // Every parameter and buffer of the model, in module order (the same on every rank).
-std::vector<at::Tensor> model_tensors(ModelState& m) {
+std::vector<at::Tensor> model_tensors(model::PolicyModuleImpl& module) {
   std::vector<at::Tensor> out;
-  for (const auto& p : m.module->parameters(true)) out.push_back(p);
-  for (const auto& b : m.module->buffers(true)) out.push_back(b);
+  for (const auto& p : module.parameters(true)) out.push_back(p);
+  for (const auto& b : module.buffers(true)) out.push_back(b);
   return out;
 }
 
@@ -96,13 +97,12 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   // broadcastModel(model) -> Promise<void>: every parameter and buffer takes rank 0's values.
   Napi::Value BroadcastModel(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
-      auto m = ModelWrap::StateOf(info.Length() > 0 ? info[0] : info.Env().Undefined(), "model");
+      auto m = ModelWrap::ModelOf(info.Length() > 0 ? info[0] : info.Env().Undefined(), "model");
       auto c = comm_;
       return run_async<bool>(
           info.Env(), "smolvla.broadcastModel",
           [c, m]() {
-            std::lock_guard<std::mutex> lock(m->mutex);
-            c->broadcast(model_tensors(*m), 0, "the broadcast of rank 0's weights");
+            m->locked([&](model::PolicyModuleImpl& module) { c->broadcast(model_tensors(module), 0, "the broadcast of rank 0's weights"); });
             return true;
           },
           [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
@@ -113,16 +113,13 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   // every rank's is the same (min == max over the group).
   Napi::Value CheckInSync(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
-      auto m = ModelWrap::StateOf(info.Length() > 0 ? info[0] : info.Env().Undefined(), "model");
+      auto m = ModelWrap::ModelOf(info.Length() > 0 ? info[0] : info.Env().Undefined(), "model");
       auto c = comm_;
       return run_async<SyncCheck>(
           info.Env(), "smolvla.checkInSync",
           [c, m]() {
             SyncCheck r;
-            {
-              std::lock_guard<std::mutex> lock(m->mutex);
-              r.local = train::hash_tensors(model_tensors(*m));
-            }
+            m->locked([&](model::PolicyModuleImpl& module) { r.local = train::hash_tensors(model_tensors(module)); });
             const auto dev = c->backend() == "nccl" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
             at::Tensor lo = at::full({1}, r.local, at::TensorOptions().dtype(at::kLong).device(dev));
             at::Tensor hi = lo.clone();
