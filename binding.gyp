@@ -12,7 +12,8 @@
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
-        "SMOLVLA_TORCH_SOURCE=\"node-gyp\""
+        "SMOLVLA_TORCH_SOURCE=\"node-gyp\"",
+        "<!@(node scripts/libtorch.js c10d-defines)"
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],

@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'ERR_SMOLVLA_ABORTED'
   /** An object used after dispose(). */
   | 'ERR_SMOLVLA_DISPOSED'
+  /** A multi-process run failed: rendezvous, a dead or stuck peer, ranks out of step. */
+  | 'ERR_SMOLVLA_DISTRIBUTED'
   /** libtorch refused an operation (from native code). */
   | 'ERR_SMOLVLA_TORCH'
   /** Memory ran out (host, or a GPU: CUDA out of memory); the model stays usable. */

@@ -139,9 +139,18 @@ export interface NativeTrainer {
     actionIsPad?: NativeTensor;
     lr: number;
     objective: 'delta' | 'main';
-  }): Promise<{ losses: Record<string, NativeTensor>; gradNorm: number; skipped: boolean }>;
+  }): Promise<{ losses: Record<string, NativeTensor>; gradNorm: number; skipped: boolean; commSeconds: number }>;
   saveState(o: { path: string }): Promise<void>;
   loadState(o: { path: string }): Promise<void>;
+}
+
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly backend: string;
+  allreduceMean(values: Float64Array): Promise<Float64Array>;
+  broadcastModel(model: NativeModel): Promise<void>;
+  checkInSync(model: NativeModel): Promise<{ hash: string; inSync: boolean }>;
 }
 
 export interface NativeAddon {
@@ -152,7 +161,12 @@ export interface NativeAddon {
     eps: number;
     weightDecay: number;
     gradClipNorm: number;
+    /** Data-parallel: average gradients over this group's ranks (bucketMb MiB buckets). */
+    processGroup?: NativeProcessGroup;
+    bucketMb?: number;
   }): Promise<NativeTrainer>;
+  distributedInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; device: string }): Promise<NativeProcessGroup>;
+  distributedBackends(): string[];
   /**
    * `config` is JSON: {config: config.json keys (lib/config configToJson), resolved: ResolvedDims,
    * tokens: {imageStartTokens, imageEndTokens}}; native/model/config_json.cc parses it once.

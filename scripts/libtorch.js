@@ -2,7 +2,7 @@
 // Finds libtorch the same way for the build (CMakeLists.txt via cmake/FindLibtorch.cmake, binding.gyp)
 // and for loading at run time (scripts/load-addon.js): $LIBTORCH, then a Python torch install, then
 // the system (Debian's libtorch-dev), and tells its version and flavour (cpu, cu121, ...).
-// Usage: node scripts/libtorch.js include|libdirs|describe|json
+// Usage: node scripts/libtorch.js include|libdirs|c10d-defines|describe|json
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -125,11 +125,19 @@ function runtimeLibraries(libdir) {
     .filter(Boolean);
 }
 
+// USE_C10D_GLOO when gloo's headers are found next to libtorch's (or /usr/include, Debian's libgloo-dev),
+// as CMakeLists.txt decides; NCCL is left to the cmake-js build (it also needs the CUDA toolkit).
+function c10dDefines(found) {
+  const gloo = [...found.include, '/usr/include'].some((dir) => fs.existsSync(path.join(dir, 'gloo', 'algorithm.h')));
+  return gloo ? ['USE_C10D_GLOO'] : [];
+}
+
 if (require.main === module) {
   const found = locate();
   const what = process.argv[2];
   if (what === 'include') console.log(found.include.join(' '));
   else if (what === 'libdirs') console.log(found.libdir);
+  else if (what === 'c10d-defines') console.log(c10dDefines(found).join(' '));
   else if (what === 'json') console.log(JSON.stringify({ source: found.source, ...describeLibdir(found.libdir) }));
   else {
     const d = describeLibdir(found.libdir);

@@ -10,11 +10,14 @@
  * --resume=true --config_path=<output_dir>/checkpoints/last/pretrained_model/train_config.json.
  */
 import { promises as fsp, realpathSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { CONFIG_DEFAULTS, CONFIG_FIELD_NAMES, camelToSnake, configToJson, defaultConfig, readConfig, type SmolVLAConfig } from '../config';
 import type { Dataset } from '../data';
 import { SmolVLAModel } from '../model';
+import { setNumThreads } from '../runtime';
+import { DEFAULT_BUCKET_MB, DEFAULT_TIMEOUT_S, ProcessGroup, distributedEnvFrom, type DistributedEnv } from '../train/distributed';
 import { locateCheckpoint, readTrainConfig, uncheckpointedRunFiles, type CheckpointPaths } from '../train/checkpoint';
 import { datasetBatcher } from '../train/batcher';
 import { train, METRICS_FILE, REPORT_FILE, type TrainResult } from '../train/loop';
@@ -29,6 +32,7 @@ import {
 } from '../train/setup';
 import { splitEpisodes } from '../train/split';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec, type FlagValue } from './flags';
+import { launchWorkers } from './launch';
 import { Progress, type CliIO } from './progress';
 
 export type { CliIO } from './progress';
@@ -60,6 +64,11 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'seed', type: 'int', default: 1000, help: 'seed of the initialisation, the batch order and the per-step noise' },
   { name: 'resume', type: 'bool', default: false, help: 'continue the run of --config_path (or of --output_dir)' },
   { name: 'config_path', type: 'string', help: "the run's <output_dir>/checkpoints/<step|last>/pretrained_model/train_config.json" },
+  { name: 'num_processes', type: 'int', default: 1, help: 'data-parallel worker processes on this machine (batch_size is per process); under torchrun-style RANK/WORLD_SIZE variables the command is one worker' },
+  { name: 'num_threads', type: 'int', default: 0, help: 'libtorch threads per process (0: libtorch default; several workers: cores / workers)' },
+  { name: 'dist.timeout_s', type: 'number', default: DEFAULT_TIMEOUT_S, help: 'bound on the rendezvous and on every collective: a dead or stuck worker stops the others after it' },
+  { name: 'dist.bucket_mb', type: 'number', default: DEFAULT_BUCKET_MB, help: 'gradient all-reduce bucket size in MiB' },
+  { name: 'dist.check_sync', type: 'bool', default: false, help: "compare a hash of every worker's parameters after each update (stops on a difference)" },
 ];
 
 /** --policy.<config.json key> for every SmolVLAConfig field, plus vlm_backbone. */
@@ -83,7 +92,11 @@ const ALL_FLAGS = [...RUN_FLAGS, ...POLICY_FIELD_FLAGS];
 const PATH_FLAGS = new Set(['dataset.root', 'policy.path']);
 
 /** Flags a resumed run may change; any other flag must repeat the saved value. */
-const RESUME_MUTABLE = new Set(['resume', 'config_path', 'output_dir', 'steps', 'log_freq', 'save_freq', 'save_checkpoint', 'eval_steps', 'max_eval_samples', 'policy.device', 'policy.tokenizer_path']);
+const RESUME_MUTABLE = new Set([
+  'resume', 'config_path', 'output_dir', 'steps', 'log_freq', 'save_freq', 'save_checkpoint', 'eval_steps', 'max_eval_samples', 'policy.device', 'policy.tokenizer_path',
+  // Another number of processes may resume a run while batch_size × processes stays the same (the loop checks).
+  'batch_size', 'num_processes', 'num_threads', 'dist.timeout_s', 'dist.bucket_mb', 'dist.check_sync',
+]);
 
 export function trainHelp(): string {
   return [
@@ -125,6 +138,11 @@ interface Settings {
   seed: number;
   resume: boolean;
   configPath?: string;
+  numProcesses: number;
+  numThreads: number;
+  distTimeoutS: number;
+  distBucketMb: number;
+  distCheckSync: boolean;
 }
 
 function settingsFrom(values: Map<string, FlagValue>): Settings {
@@ -151,6 +169,11 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
     maxEvalSamples: get('max_eval_samples'),
     seed: get('seed'),
     resume: get('resume'),
+    numProcesses: get('num_processes'),
+    numThreads: get('num_threads'),
+    distTimeoutS: get('dist.timeout_s'),
+    distBucketMb: get('dist.bucket_mb'),
+    distCheckSync: get('dist.check_sync'),
   };
   // Paths are kept absolute: train_config.json must still point at them from another working folder.
   const abs = (flag: string): string | undefined => {
@@ -169,7 +192,10 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
   for (const [name, v] of [['batch_size', s.batchSize], ['steps', s.steps], ['log_freq', s.logFreq], ['save_freq', s.saveFreq]] as const) {
     if (v < 1) throw new UsageError(`--${name}: expected a positive integer, got ${v}`);
   }
-  for (const [name, v] of [['eval_steps', s.evalSteps], ['max_eval_samples', s.maxEvalSamples]] as const) {
+  for (const [name, v] of [['num_processes', s.numProcesses], ['dist.timeout_s', s.distTimeoutS], ['dist.bucket_mb', s.distBucketMb]] as const) {
+    if (!(v > 0)) throw new UsageError(`--${name}: expected a positive number, got ${v}`);
+  }
+  for (const [name, v] of [['eval_steps', s.evalSteps], ['max_eval_samples', s.maxEvalSamples], ['num_threads', s.numThreads]] as const) {
     if (v < 0) throw new UsageError(`--${name}: expected 0 or a positive integer, got ${v}`);
   }
   if (!(s.evalSplit >= 0 && s.evalSplit < 1)) throw new UsageError(`--dataset.eval_split: expected a fraction in [0, 1), got ${s.evalSplit}`);
@@ -194,6 +220,7 @@ function trainConfigJson(s: Settings, config: SmolVLAConfig, outputDir: string):
     resume: s.resume,
     seed: s.seed,
     batch_size: s.batchSize,
+    num_processes: s.numProcesses,
     steps: s.steps,
     log_freq: s.logFreq,
     save_freq: s.saveFreq,
@@ -353,19 +380,40 @@ async function modelFor(settings: Settings, config: SmolVLAConfig, dataset: Data
   return SmolVLAModel.create(fitted, { seed: settings.seed, device: settings.device });
 }
 
+/** A worker of a multi-process run: joins the group, one share of the machine's cores. */
+async function joinGroup(env: DistributedEnv, values: Map<string, FlagValue>): Promise<ProcessGroup> {
+  const get = <T>(name: string): T => flagValue<T>(values, ALL_FLAGS, name);
+  if (get<number>('num_threads') === 0) setNumThreads(Math.max(1, Math.floor(os.availableParallelism() / env.localWorldSize)));
+  return ProcessGroup.init(env, { timeoutMs: get<number>('dist.timeout_s') * 1000, device: get<string>('policy.device') });
+}
+
+const DISCARD: CliIO['stdout'] = { write: () => true } as unknown as CliIO['stdout'];
+
 /** Runs `smolvla-node train <argv>`; resolves to the exit code (0 done, 1 failed or diverged, 2 usage, 130 interrupted). */
-export async function runTrain(argv: readonly string[], io: CliIO): Promise<number> {
+export async function runTrain(argv: readonly string[], cliIO: CliIO): Promise<number> {
   let parsed;
+  let distEnv: DistributedEnv | null;
   try {
     parsed = parseFlags(argv, ALL_FLAGS);
+    distEnv = distributedEnvFrom(process.env);
   } catch (e) {
-    io.stderr.write(`smolvla-node train: ${(e as Error).message}\n`);
+    cliIO.stderr.write(`smolvla-node train: ${(e as Error).message}\n`);
     return 2;
   }
   if (parsed.help) {
-    io.stdout.write(trainHelp());
+    cliIO.stdout.write(trainHelp());
     return 0;
   }
+  const numProcesses = flagValue<number>(parsed.values, ALL_FLAGS, 'num_processes');
+  const numThreads = flagValue<number>(parsed.values, ALL_FLAGS, 'num_threads');
+  if (numThreads > 0) setNumThreads(numThreads);
+  if (distEnv === null && numProcesses > 1) {
+    const timeoutS = flagValue<number>(parsed.values, ALL_FLAGS, 'dist.timeout_s');
+    return launchWorkers({ numProcesses, io: cliIO, graceMs: timeoutS * 1000 + 10_000 });
+  }
+  // Rank 0 speaks for the run; the other workers print only their errors.
+  const io: CliIO = distEnv && distEnv.rank !== 0 ? { stdout: DISCARD, stderr: cliIO.stderr } : cliIO;
+  let group: ProcessGroup | null = null;
   const controller = new AbortController();
   const onSigint = () => {
     process.removeListener('SIGINT', onSigint);
@@ -375,9 +423,20 @@ export async function runTrain(argv: readonly string[], io: CliIO): Promise<numb
   let progress: Progress | null = null;
   let prepared: Prepared | null = null;
   try {
+    // The rendezvous comes first: a worker that cannot join fails before loading anything.
+    if (distEnv) {
+      // One GPU per worker: plain 'cuda' means this machine's LOCAL_RANK-th device.
+      if (parsed.values.get('policy.device') === 'cuda') parsed.values.set('policy.device', `cuda:${distEnv.localRank}`);
+      group = await joinGroup(distEnv, parsed.values);
+    }
     const early = new Progress(io, 1);
     prepared = await prepare(parsed.values, (l) => early.log(l));
     const { settings: s, model, dataset } = prepared;
+    if (group) {
+      s.numProcesses = group.worldSize;
+      // Every rank starts from rank 0's weights; also the barrier before rank 0 writes into output_dir.
+      await group.broadcastModel(model);
+    }
     const p = new Progress(io, s.logFreq);
     progress = p;
     const split = splitEpisodes(dataset, s.evalSplit);
@@ -410,6 +469,7 @@ export async function runTrain(argv: readonly string[], io: CliIO): Promise<numb
       signal: controller.signal,
       onLog: (l) => p.log(l),
       onStep: (i) => p.step({ step: i.step, totalSteps: i.totalSteps, loss: i.metrics[lossKey] ?? NaN, lr: i.lr, gradNorm: i.gradNorm, metrics: i.metrics }),
+      distributed: group ? { group, bucketMb: s.distBucketMb, checkSync: s.distCheckSync } : null,
     });
     p.stop();
     const report = path.join(prepared.outputDir, REPORT_FILE);
@@ -427,6 +487,8 @@ export async function runTrain(argv: readonly string[], io: CliIO): Promise<numb
   } catch (e) {
     progress?.stop();
     io.stderr.write(`smolvla-node train: ${(e as Error).message}\n`);
+    // A failed worker must not linger: a collective still running on the thread pool would keep it alive.
+    if (group) setTimeout(() => process.exit(1), 2000).unref();
     return e instanceof UsageError ? 2 : 1;
   } finally {
     process.removeListener('SIGINT', onSigint);

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "napi/bindings.h"
+#include "napi/distributed_wrap.h"
 #include "napi/model_wrap.h"
 #include "napi/tensor_wrap.h"
 
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   smolvla::napi::register_model(env, exports);
   smolvla::napi::register_trainer(env, exports);
   smolvla::napi::register_rtc(env, exports);
+  smolvla::napi::register_distributed(env, exports);
   return exports;
 }
 

@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 
 #include "core/check.h"
+#include "train/distributed.h"
 
 namespace smolvla::napi {
 
@@ -15,6 +16,8 @@ ErrorInfo describe_current_exception() {
     return {e.what(), "ERR_SMOLVLA_IO"};
   } catch (const NotFiniteError& e) {
     return {e.what(), "ERR_SMOLVLA_NOT_FINITE"};
+  } catch (const train::DistributedError& e) {
+    return {e.what(), "ERR_SMOLVLA_DISTRIBUTED"};
   } catch (const DisposedError& e) {
     return {e.what(), "ERR_SMOLVLA_DISPOSED"};
   } catch (const c10::OutOfMemoryError& e) {
