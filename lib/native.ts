@@ -139,6 +139,7 @@ export interface NativeModel {
   ): Promise<{ losses: NativeTensorMap; grads: NativeTensorMap; trace: NativeTensorMap }>;
   trainableParameters(): Array<{ name: string; shape: number[] }>;
   parameters(names?: string[]): NativeTensorMap;
+  parameterNames(): string[];
   info(): { parameters: number; dtype: string; device: string };
 }
 
@@ -167,6 +168,7 @@ export interface NativeAddon {
   checkDevice(device: string): string;
   cudaDeviceCount(): number;
   manualSeed(seed: number): void;
+  cpuRngState(): NativeTensor;
   buildInfo(): NativeBuildInfo;
   matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number): number;
   makeAtt2dMasks(pad: NativeTensor, marks: NativeTensor): NativeTensor;

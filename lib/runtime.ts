@@ -1,5 +1,6 @@
 /** Process-wide libtorch settings: threads, devices, seeds, and what the addon was built with. */
 import { native, type NativeBuildInfo } from './native';
+import { Tensor } from './tensor';
 
 /** Intra-op threads used by libtorch (process-wide). Benchmarks set it for both sides. */
 export function setNumThreads(threads: number): void {
@@ -25,6 +26,11 @@ export function cudaDeviceCount(): number {
 /** Seeds libtorch's global generators (CPU and CUDA). */
 export function manualSeed(seed: number): void {
   native.manualSeed(seed);
+}
+
+/** libtorch's CPU generator state: the bytes Python's `torch.get_rng_state()` returns. */
+export function cpuRngState(): Tensor {
+  return new Tensor(native.cpuRngState());
 }
 
 export function buildInfo(): NativeBuildInfo {

@@ -204,6 +204,11 @@ export class SmolVLAModel {
     return this.handle.trainableParameters();
   }
 
+  /** Every parameter's name in module order (PyTorch's `module.parameters()` order). */
+  parameterNames(): string[] {
+    return this.handle.parameterNames();
+  }
+
   /** Copies of parameters/buffers by name (all of them when `names` is omitted). */
   parameters(names?: string[]): TensorDict {
     return fromNative(this.handle.parameters(names));

@@ -18,7 +18,7 @@ import { manualSeed } from '../runtime';
 import { disposeAll } from '../tensor';
 import type { ToBatch, TrainingBatch } from './batcher';
 import {
-  optimizerStateFile,
+  loadOptimizerState,
   readTrainingState,
   saveCheckpoint,
   type CheckpointPaths,
@@ -140,14 +140,21 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.resume) {
     const state = await readTrainingState(o.resume);
     if (state.seed !== o.seed) throw new Error(`resume: the checkpoint's run used seed ${state.seed}, this run has ${o.seed}`);
-    if (state.loader.batchSize !== o.batchSize) throw new Error(`resume: the checkpoint's run used batch_size ${state.loader.batchSize}, this run has ${o.batchSize}`);
-    await optimizer.loadState(optimizerStateFile(o.resume));
+    if (state.loader && state.loader.batchSize !== o.batchSize) throw new Error(`resume: the checkpoint's run used batch_size ${state.loader.batchSize}, this run has ${o.batchSize}`);
+    await loadOptimizerState(optimizer, model, o.resume);
     if (optimizer.steps !== state.step) {
       throw new Error(`resume: ${o.resume.checkpointDir} is inconsistent: training_step.json says ${state.step} updates, the optimizer state ${optimizer.steps}`);
     }
     step = state.step;
-    loader = BatchLoader.restore(o.dataset, state.loader);
-    metrics = await MetricsLog.open(metricsFile, state.metricsBytes);
+    if (state.loader) {
+      loader = BatchLoader.restore(o.dataset, state.loader);
+    } else {
+      // A run from Python LeRobot: its sampler position does not carry over.
+      loader = new BatchLoader(o.dataset, { batchSize: o.batchSize, seed: o.seed + step });
+      log('resume: the checkpoint has no loader state (written by Python LeRobot): batches are drawn in a fresh order');
+    }
+    const keep = state.metricsBytes >= 0 ? state.metricsBytes : await fsp.stat(metricsFile).then((st) => st.size, () => 0);
+    metrics = await MetricsLog.open(metricsFile, keep);
     lastCheckpoint = o.resume.checkpointDir;
     log(`resuming from ${o.resume.checkpointDir} at step ${step}`);
   } else {
@@ -198,6 +205,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       totalSteps: o.steps,
       model,
       extraTensors,
+      normalizer: o.normalizer,
       ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
       optimizer,
       trainConfig: o.trainConfig,

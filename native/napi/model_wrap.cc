@@ -11,6 +11,7 @@
 #include "core/check.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
+#include "model/init.h"
 #include "napi/addon_data.h"
 #include "napi/args.h"
 #include "napi/async.h"
@@ -131,7 +132,8 @@ void ModelWrap::Init(Napi::Env env, Napi::Object exports) {
        InstanceMethod<&ModelWrap::Trace>("trace"), InstanceMethod<&ModelWrap::ForwardMain>("forwardMain"),
        InstanceMethod<&ModelWrap::ForwardDelta>("forwardDelta"),
        InstanceMethod<&ModelWrap::TrainableParameters>("trainableParameters"),
-       InstanceMethod<&ModelWrap::Parameters>("parameters"), InstanceMethod<&ModelWrap::Info>("info")});
+       InstanceMethod<&ModelWrap::Parameters>("parameters"),
+       InstanceMethod<&ModelWrap::ParameterNames>("parameterNames"), InstanceMethod<&ModelWrap::Info>("info")});
   addon_data(env).model_ctor = Napi::Persistent(ctor);
   exports.Set("NativeModel", ctor);
 }
@@ -504,6 +506,18 @@ Napi::Value ModelWrap::TrainableParameters(const Napi::CallbackInfo& info) {
   });
 }
 
+// parameterNames() -> every parameter's name in module (registration) order: the order of
+// PyTorch's module.parameters(), which indexes LeRobot's optimizer state.
+Napi::Value ModelWrap::ParameterNames(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    const auto params = state_->module->named_parameters(true);
+    Napi::Array out = Napi::Array::New(info.Env(), params.size());
+    for (size_t i = 0; i < params.size(); ++i) out.Set(static_cast<uint32_t>(i), params[i].key());
+    return out;
+  });
+}
+
 // parameters(names[]?) -> {name: Tensor} copies (all parameters and buffers when names is absent).
 Napi::Value ModelWrap::Parameters(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
@@ -652,6 +666,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
           torch::NoGradGuard no_grad;
           at::manual_seed(static_cast<uint64_t>(seed));
           s->module = model::PolicyModule(config);
+          model::init_published(*s->module, static_cast<uint64_t>(seed));
         }
         apply_freezing(*s->module);
         s->module->to(device);

@@ -54,6 +54,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value ForwardDelta(const Napi::CallbackInfo& info);
   Napi::Value TrainableParameters(const Napi::CallbackInfo& info);
   Napi::Value Parameters(const Napi::CallbackInfo& info);
+  Napi::Value ParameterNames(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ModelState> state_;
