@@ -2,3 +2,4 @@ export { SmolVLAModel, type Observation, type ModelOptions, type LoadOptions, ty
 export { KVCache } from './cache';
 export { type Cancellable } from './cancel';
 export { toNativeConfig, actionDim, stateDim, type TokenIds } from './nativeConfig';
+export { checkpointFolder, hubIdMessage } from './localFolder';

@@ -11,6 +11,7 @@ import { Tensor } from '../tensor';
 import { KVCache } from './cache';
 import { withCancel, type Cancellable } from './cancel';
 import { toNativeConfig, type TokenIds } from './nativeConfig';
+import { checkpointFolder } from './localFolder';
 
 /** Preprocessed model inputs (SPEC §3): images in [-1, 1], state normalised and zero-padded. */
 export interface Observation {
@@ -95,6 +96,7 @@ export class SmolVLAModel {
 
   /** Loads a LeRobot checkpoint folder (config.json + model.safetensors). */
   static async fromPretrained(dir: string, options: LoadOptions = {}): Promise<{ model: SmolVLAModel; report: LoadReport }> {
+    await checkpointFolder(dir, 'fromPretrained');
     const weights = path.join(dir, 'model.safetensors');
     if (!fs.existsSync(weights)) throw new Error(`fromPretrained: ${weights} does not exist (a LeRobot checkpoint folder has config.json and model.safetensors)`);
     const config = await readConfig(dir);

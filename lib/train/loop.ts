@@ -162,7 +162,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     metrics = await MetricsLog.open(metricsFile);
   }
   loaderState = loader.state();
-  log(`training the ${objective === 'delta' ? 'delta expert' : 'action expert'}: ${optimizer.parameterCount} trainable scalars, ${o.dataset.length} frames, batch ${o.batchSize}, ${o.steps} steps`);
+  const total = model.info().parameters;
+  const millions = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 3 : 1)} M`;
+  log(`parameters: ${total} total (${millions(total)}), ${optimizer.parameterCount} trainable (${millions(optimizer.parameterCount)})`);
+  log(`training the ${objective === 'delta' ? 'delta expert' : 'action expert'}: ${o.dataset.length} frames, batch ${o.batchSize}, ${o.steps} steps`);
 
   let projections: ClsProjections | null = null;
   const runEvaluation = async (): Promise<Evaluation | null> => {
