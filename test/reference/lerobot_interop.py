@@ -13,6 +13,9 @@ Run by test/train/interop.test.ts with /usr/bin/python3 (Debian's torch 1.13), f
                         after one step flattened as state.<i>.*), plus what the test compares with:
                         DIR/expected.safetensors (the chunk of DIR/io.safetensors, each optimizer
                         moment by parameter name).
+  init-stats CFG OUT    Initialises the policy of config.json CFG as the published code does
+                        (smolvla_ref.init.init_published) and writes each parameter's statistics
+                        (mean, std, min, max, numel) as JSON to OUT.
   adamw A B OUT         Loads checkpoint A's training_state with torch.optim.AdamW.load_state_dict,
                         takes the gradient that turns A's exp_avg into B's, applies one AdamW step and
                         writes the relative differences to B's weights and moments as JSON to OUT.
@@ -28,7 +31,7 @@ import sys
 import torch
 
 from smolvla_ref.config import SmolVLAConfig
-from smolvla_ref.init import init_for_fixtures
+from smolvla_ref.init import init_for_fixtures, init_published
 from smolvla_ref.modeling import SmolVLAPolicy, trainable_parameter_names
 from smolvla_ref.safetensors_io import load_file, save_file
 
@@ -301,12 +304,26 @@ def cmd_adamw(a_dir, b_dir, out_path):
     write_json(out_path, worst)
 
 
+def cmd_init_stats(cfg_path, out_path):
+    policy = SmolVLAPolicy(SmolVLAConfig.load(cfg_path))
+    init_published(policy, 0)
+    out = {}
+    for n, p in policy.named_parameters():
+        if n.startswith("model."):
+            t = p.detach().double()
+            out[n] = {"mean": t.mean().item(), "std": t.std().item() if t.numel() > 1 else 0.0,
+                      "min": t.min().item(), "max": t.max().item(), "numel": t.numel()}
+    write_json(out_path, out)
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
     if cmd == "load":
         cmd_load(*args)
     elif cmd == "save":
         cmd_save(args[0], int(args[1]))
+    elif cmd == "init-stats":
+        cmd_init_stats(*args)
     elif cmd == "adamw":
         cmd_adamw(*args)
     else:
