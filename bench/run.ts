@@ -172,7 +172,7 @@ async function main(): Promise<void> {
   }
   console.table(rows);
   console.log('ratio < 1: ours is faster. % roof: achieved matrix FLOP rate over the in-process GEMM roof.');
-  console.log('\nServing (SPEC §6): cost of one control step by decision, and a loop that predicts every step');
+  console.log('\nServing: cost of one control step by decision, and a loop that predicts every step');
   console.table(serving.flat());
   results.serving = serving;
   if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));

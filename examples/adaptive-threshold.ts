@@ -2,13 +2,14 @@
  * The adaptive threshold: keeps the cache hit rate inside [0.3, 0.8] over a window by *lowering* the
  * threshold when too few calls hit and *raising* it when too many do (the rule is similarity >
  * threshold -> cache, so a lower threshold caches more; the seeds' prose states the opposite
- * direction, SPEC §6). Here a strict start threshold on a steady scene is relaxed step by step.
+ * direction). Here a strict start threshold on a steady scene is relaxed step by step.
  *
  *   npm run build:ts && node dist/examples/adaptive-threshold.js
  */
-import { AdaptiveThreshold, PolicyServer, SmolVLAPolicy } from '../lib/index';
-import { sceneCamera } from '../lib/cli/scene';
-import { byteTokenizer, tinyConfig } from '../lib/train';
+import { AdaptiveThreshold, data, PolicyServer, SmolVLAPolicy, training } from 'smolvla-node';
+
+const { sceneCamera } = data;
+const { byteTokenizer, tinyConfig } = training;
 
 export async function main(steps = 40): Promise<number[]> {
   const policy = await SmolVLAPolicy.create(tinyConfig(), { seed: 0, tokenizer: byteTokenizer() });

@@ -5,9 +5,10 @@
  *
  *   npm run build:ts && node dist/examples/control-loop.js [checkpoint_dir]
  */
-import { SmolVLAPolicy, type RobotObservation } from '../lib/index';
-import { sceneCamera } from '../lib/cli/scene';
-import { byteTokenizer, tinyConfig } from '../lib/train';
+import { data, SmolVLAPolicy, training, type RobotObservation } from 'smolvla-node';
+
+const { sceneCamera } = data;
+const { byteTokenizer, tinyConfig } = training;
 
 export async function main(checkpoint?: string, ticks = 25): Promise<number[][]> {
   const policy = checkpoint

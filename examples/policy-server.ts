@@ -5,9 +5,10 @@
  *
  *   npm run build:ts && node dist/examples/policy-server.js
  */
-import { PolicyHttpServer, PolicyServer, SmolVLAPolicy, type ActMessage } from '../lib/index';
-import { sceneCamera } from '../lib/cli/scene';
-import { byteTokenizer, tinyConfig } from '../lib/train';
+import { data, PolicyHttpServer, PolicyServer, SmolVLAPolicy, training, type ActMessage } from 'smolvla-node';
+
+const { sceneCamera } = data;
+const { byteTokenizer, tinyConfig } = training;
 
 export async function main(requests = 6): Promise<Array<{ decision: string; action: number[] }>> {
   const policy = await SmolVLAPolicy.create(tinyConfig(), { seed: 0, tokenizer: byteTokenizer() });

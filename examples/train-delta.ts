@@ -8,8 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { SmolVLAModel } from '../lib/model';
-import { byteTokenizer, datasetBatcher, splitEpisodes, syntheticFor, tinyConfig, train } from '../lib/train';
+import { SmolVLAModel, training } from 'smolvla-node';
+
+const { byteTokenizer, datasetBatcher, splitEpisodes, syntheticFor, tinyConfig, train } = training;
 
 async function main(): Promise<void> {
   const outputDir = process.argv[2] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'smolvla-train-delta-'));

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SmolVLAError } from './errors';
 
 /** The native tensor handle (native/napi/tensor_wrap.cc). */
 export interface NativeTensor {
@@ -39,42 +40,6 @@ export interface NativeBuildInfo {
   torchLibrary?: string;
 }
 
-/** Flat model dimensions and switches (native/napi/model_config.cc reads exactly these). */
-export interface NativeModelConfig {
-  vision: { hidden: number; intermediate: number; layers: number; heads: number; patchSize: number; imageSize: number; layerNormEps: number };
-  text: { vocab: number; hidden: number; intermediate: number; heads: number; kvHeads: number; headDim: number; rmsNormEps: number };
-  scaleFactor: number;
-  numVlmLayers: number;
-  numExpertLayers: number;
-  selfAttnEveryNLayers: number;
-  crossAttention: boolean;
-  expertHidden: number;
-  expertIntermediate: number;
-  chunkSize: number;
-  maxStateDim: number;
-  maxActionDim: number;
-  actionDim: number;
-  numSteps: number;
-  minPeriod: number;
-  maxPeriod: number;
-  prefixLength: number;
-  addImageSpecialTokens: boolean;
-  imageStartTokens: number[];
-  imageEndTokens: number[];
-  useClsHead: boolean;
-  numClsPrefix: number;
-  numClsSuffix: number;
-  vicregWeight: number;
-  vicregLambda: number;
-  vicregMu: number;
-  vicregNu: number;
-  clsNoiseScale: number;
-  trainDeltaExpert: boolean;
-  trainExpertOnly: boolean;
-  freezeVisionEncoder: boolean;
-  trainStateProj: boolean;
-}
-
 /** The observation the native model consumes: preprocessed tensors (see lib/policy for raw robot data). */
 export interface NativeObservation {
   images: NativeTensor[];
@@ -106,61 +71,85 @@ export interface NativeLoadReport {
   unexpected: string[];
 }
 
+export interface NativeObjective {
+  losses: NativeTensorMap;
+  grads: NativeTensorMap;
+  trace: NativeTensorMap;
+}
+
+/**
+ * The native model (native/napi/model_wrap.cc over native/model/model.h). Every method takes one
+ * parameter object and returns a Promise: the work runs on the libuv pool, one call at a time per model.
+ */
 export interface NativeModel {
-  loadState(path: string): Promise<NativeLoadReport>;
-  saveState(path: string, extraNames: string[], extraTensors: NativeTensor[], metadata: Record<string, string>): Promise<void>;
-  warmStartDelta(): number;
-  to(dtype: string, device: string): Promise<void>;
-  prefix(obs: NativeObservation): Promise<NativeCache>;
-  sample(
-    obs: NativeObservation | null,
-    cache: NativeCache | null,
-    noise: NativeTensor | null,
-    cancel: NativeCancel | null,
-  ): Promise<{ actions: NativeTensor; cache: NativeCache | null }>;
-  deltaActions(cache: NativeCache, context: NativeTensor | null): Promise<NativeTensor>;
-  deltaStep(cache: NativeCache, x: NativeTensor): Promise<NativeTensor>;
-  trace(obs: NativeObservation, noise: NativeTensor): Promise<NativeTensorMap>;
-  forwardMain(
-    obs: NativeObservation,
-    actions: NativeTensor,
-    isPad: NativeTensor | null,
-    noise: NativeTensor | null,
-    time: NativeTensor | null,
-    gradNames: string[],
-  ): Promise<{ losses: NativeTensorMap; grads: NativeTensorMap }>;
-  forwardDelta(
-    obs: NativeObservation,
-    isPad: NativeTensor | null,
-    mainX0: NativeTensor | null,
-    clsNoise: NativeTensor | null,
-    gradNames: string[],
-    trace: boolean,
-  ): Promise<{ losses: NativeTensorMap; grads: NativeTensorMap; trace: NativeTensorMap }>;
-  trainableParameters(): Array<{ name: string; shape: number[] }>;
-  parameters(names?: string[]): NativeTensorMap;
-  parameterNames(): string[];
-  info(): { parameters: number; dtype: string; device: string };
+  readonly disposed: boolean;
+  /** Native bytes of the parameters and buffers, as reported to V8 (0 after dispose). */
+  readonly bytes: number;
+  dispose(): void;
+  loadState(o: { path: string }): Promise<NativeLoadReport>;
+  saveState(o: { path: string; extra?: Record<string, NativeTensor>; metadata?: Record<string, string> }): Promise<void>;
+  warmStartDelta(): Promise<number>;
+  to(o: { dtype?: string; device?: string }): Promise<void>;
+  prefix(o: { observation: NativeObservation }): Promise<NativeCache>;
+  sample(o: {
+    observation?: NativeObservation;
+    cache?: NativeCache;
+    noise?: NativeTensor;
+    cancel?: NativeCancel;
+  }): Promise<{ actions: NativeTensor; cache: NativeCache | null }>;
+  deltaActions(o: { cache: NativeCache; actionContext?: NativeTensor }): Promise<NativeTensor>;
+  deltaStep(o: { cache: NativeCache; x: NativeTensor }): Promise<NativeTensor>;
+  trace(o: { observation: NativeObservation; noise: NativeTensor }): Promise<NativeTensorMap>;
+  forwardMain(o: {
+    observation: NativeObservation;
+    actions: NativeTensor;
+    actionIsPad?: NativeTensor;
+    noise?: NativeTensor;
+    time?: NativeTensor;
+    gradNames?: string[];
+  }): Promise<NativeObjective>;
+  forwardDelta(o: {
+    observation: NativeObservation;
+    actionIsPad?: NativeTensor;
+    mainX0?: NativeTensor;
+    clsNoise?: NativeTensor;
+    gradNames?: string[];
+    trace?: boolean;
+  }): Promise<NativeObjective>;
+  trainableParameters(): Promise<Array<{ name: string; shape: number[] }>>;
+  parameters(o: { names?: string[] }): Promise<NativeTensorMap>;
+  parameterNames(): Promise<string[]>;
+  info(): Promise<{ parameters: number; bytes: number; dtype: string; device: string }>;
 }
 
 export interface NativeTrainer {
   readonly steps: number;
   readonly parameterCount: number;
-  step(
-    obs: NativeObservation,
-    actions: NativeTensor | null,
-    isPad: NativeTensor | null,
-    lr: number,
-    objective: 'delta' | 'main',
-  ): Promise<{ losses: Record<string, NativeTensor>; gradNorm: number; skipped: boolean }>;
-  saveState(path: string): Promise<void>;
-  loadState(path: string): Promise<void>;
+  step(o: {
+    observation: NativeObservation;
+    actions?: NativeTensor;
+    actionIsPad?: NativeTensor;
+    lr: number;
+    objective: 'delta' | 'main';
+  }): Promise<{ losses: Record<string, NativeTensor>; gradNorm: number; skipped: boolean }>;
+  saveState(o: { path: string }): Promise<void>;
+  loadState(o: { path: string }): Promise<void>;
 }
 
 export interface NativeAddon {
   NativeCancel: new () => NativeCancel;
-  createTrainer(model: NativeModel, beta1: number, beta2: number, eps: number, weightDecay: number, gradClipNorm: number): NativeTrainer;
-  createModel(config: NativeModelConfig, seed: number, dtype: string, device: string): Promise<NativeModel>;
+  createTrainer(o: {
+    model: NativeModel;
+    betas: [number, number];
+    eps: number;
+    weightDecay: number;
+    gradClipNorm: number;
+  }): Promise<NativeTrainer>;
+  /**
+   * `config` is JSON: {config: config.json keys (lib/config configToJson), resolved: ResolvedDims,
+   * tokens: {imageStartTokens, imageEndTokens}}; native/model/config_json.cc parses it once.
+   */
+  createModel(o: { config: string; seed?: number; dtype?: string; device?: string }): Promise<NativeModel>;
   NativeTensor: new (...args: never[]) => NativeTensor;
   tensorFromBuffer(data: ArrayBufferView, shape: number[], dtype: string): NativeTensor;
   setNumThreads(n: number): void;
@@ -208,7 +197,7 @@ function findPackageRoot(): string {
       return dir;
     }
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`smolvla-node: cannot find the package root above ${__dirname}`);
+    if (parent === dir) throw new SmolVLAError('ERR_SMOLVLA', `smolvla-node: cannot find the package root above ${__dirname}`);
     dir = parent;
   }
 }
@@ -227,11 +216,11 @@ function explainLoadFailure(cause: unknown): Error {
     `  The addon is ${builtWith}. A binary only loads against the libtorch it was built with.\n` +
     `  Rebuild it for the libtorch you have: (cd ${packageRoot} && npm run build:native)\n` +
     `  (set LIBTORCH=/path/to/libtorch to choose one; see README "Building from source").`;
-  return new Error(message, { cause });
+  return new SmolVLAError('ERR_SMOLVLA', message, { cause });
 }
 
 /**
- * A binary only works with the libtorch it was built against (SPEC §10): when the library loaded
+ * A binary only works with the libtorch it was built against: when the library loaded
  * at run time lives elsewhere than the one recorded at build time, say so with the rebuild command.
  */
 function checkTorchLocation(addon: NativeAddon): void {
@@ -241,7 +230,7 @@ function checkTorchLocation(addon: NativeAddon): void {
   const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as { libdir: string; version: string };
   const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : p);
   if (info.libdir && path.dirname(real(loaded)) !== real(info.libdir) && process.env.SMOLVLA_ALLOW_TORCH_MISMATCH !== '1') {
-    throw new Error(
+    throw new SmolVLAError('ERR_SMOLVLA',
       `smolvla-node: the addon was built against libtorch ${info.version} in ${info.libdir} but loaded ${loaded}.\n` +
         `  Rebuild it for the libtorch you use: (cd ${packageRoot} && npm run build:native)\n` +
         '  (or set SMOLVLA_ALLOW_TORCH_MISMATCH=1 if both are the same build).',
@@ -250,17 +239,22 @@ function checkTorchLocation(addon: NativeAddon): void {
 }
 
 function load(): NativeAddon {
-  // A pthread OpenBLAS keeps its workers spinning for ~2^28 cycles after each GEMM, where they steal
-  // the cores from libtorch's own threads in the element-wise work between GEMMs; 2^4 cycles lets
-  // them sleep at once. Read when the library loads, so set before it; a user's value wins.
-  process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  // A pthread OpenBLAS keeps its workers spinning for ~2^28 cycles after each GEMM, where they steal
+  // the cores from libtorch's own threads in the element-wise work between GEMMs; 2^4 cycles lets
+  // them sleep at once. OpenBLAS reads the variable once, while the addon's libraries load, so it is
+  // set for the load only and removed again: the user's environment (and child processes) never see
+  // it. A value the user set wins.
+  const borrowed = process.env.OPENBLAS_THREAD_TIMEOUT === undefined;
+  if (borrowed) process.env.OPENBLAS_THREAD_TIMEOUT = '4';
   let addon: NativeAddon;
   try {
     addon = nodeGypBuild(packageRoot) as NativeAddon;
   } catch (err) {
     throw explainLoadFailure(err);
+  } finally {
+    if (borrowed) delete process.env.OPENBLAS_THREAD_TIMEOUT;
   }
   checkTorchLocation(addon);
   return addon;

@@ -1,5 +1,5 @@
 /**
- * Standalone tensor operations of SmolVLA (SPEC §3, §5), computed in C++. Exposed for users who
+ * Standalone tensor operations of SmolVLA, computed in C++. Exposed for users who
  * assemble their own pipelines and for parity tests; the model uses the same C++ functions.
  */
 import { native } from './native';
@@ -20,7 +20,7 @@ export interface ClsMaskOptions {
 }
 
 /**
- * The opt-in suffix-CLS mask (SPEC §3): the last numClsSuffix rows see the valid prefix, the first
+ * The opt-in suffix-CLS mask: the last numClsSuffix rows see the valid prefix, the first
  * and last numActionContext valid action tokens and the suffix CLS tokens; other rows are standard.
  * No shipped path uses it (they match the published code); it is offered for experiments.
  */
@@ -80,7 +80,7 @@ export interface VicregResult {
   gradZ2?: Tensor;
 }
 
-/** VICReg between z1 and z2 (B >= 2, T, D) with its three terms (SPEC §5; defaults 25, 25, 1, gamma 1, eps 1e-4). */
+/** VICReg between z1 and z2 (B >= 2, T, D) with its three terms (defaults 25, 25, 1, gamma 1, eps 1e-4). */
 export function vicregLoss(z1: Tensor, z2: Tensor, options: VicregOptions = {}): VicregResult {
   const r = native.vicregLoss(
     z1.handle,
@@ -112,7 +112,7 @@ export interface ClsSimilarity {
   mean: number;
 }
 
-/** The inference state machine's similarity (SPEC §5): current, previous (B, N >= 2, D). */
+/** The inference state machine's similarity: current, previous (B, N >= 2, D). */
 export function clsSimilarity(current: Tensor, previous: Tensor): ClsSimilarity {
   const t = new Tensor(native.clsSimilarity(current.handle, previous.handle));
   try {

@@ -5,6 +5,7 @@
  * forgotten, by GC finalisation.
  */
 import { native, type NativeTensor } from './native';
+import { SmolVLAError } from './errors';
 
 export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
@@ -30,15 +31,15 @@ function inferDtype(data: TensorData): DType {
   if (data instanceof Int16Array) return 'int16';
   if (data instanceof Int8Array) return 'int8';
   if (data instanceof Uint8Array) return 'uint8';
-  throw new TypeError('Tensor.from: a Uint16Array needs an explicit dtype, "bfloat16" or "float16"');
+  throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'Tensor.from: a Uint16Array needs an explicit dtype, "bfloat16" or "float16"');
 }
 
 function checkShape(shape: readonly number[], name: string): number {
-  if (!Array.isArray(shape)) throw new TypeError(`${name}: expected an array of non-negative integers`);
+  if (!Array.isArray(shape)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${name}: expected an array of non-negative integers`);
   let numel = 1;
   for (const [i, s] of shape.entries()) {
     if (!Number.isInteger(s) || s < 0) {
-      throw new RangeError(`${name}: entry ${i} must be a non-negative integer, got ${String(s)}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${name}: entry ${i} must be a non-negative integer, got ${String(s)}`);
     }
     numel *= s;
   }
@@ -59,10 +60,10 @@ export class Tensor {
    */
   static from(data: TensorData, shape: readonly number[], dtype?: DType): Tensor {
     const type = dtype ?? inferDtype(data);
-    if (!(type in BYTES)) throw new RangeError(`Tensor.from: unknown dtype '${String(type)}'`);
+    if (!(type in BYTES)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `Tensor.from: unknown dtype '${String(type)}'`);
     const numel = checkShape(shape, 'Tensor.from shape');
     if (data.byteLength !== numel * BYTES[type]) {
-      throw new RangeError(
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT',
         `Tensor.from: shape [${shape.join(', ')}] of ${type} needs ${numel * BYTES[type]} bytes, data has ${data.byteLength}`,
       );
     }
@@ -150,6 +151,11 @@ export class Tensor {
   /** Frees the native memory now. Safe to call twice. */
   dispose(): void {
     this.handle.dispose();
+  }
+
+  /** `using t = Tensor.from(...)` frees the native memory at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   toString(): string {

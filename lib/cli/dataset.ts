@@ -8,6 +8,7 @@
 import { syntheticRecording, writeLeRobotDataset } from '../data';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec } from './flags';
 import type { CliIO } from './progress';
+import { SmolVLAError } from '../errors';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'root', type: 'string', help: 'folder to create (must not exist or be empty)' },
@@ -25,9 +26,9 @@ export async function runDataset(argv: readonly string[], io: CliIO): Promise<nu
   }
   const flag = <T>(name: string): T => flagValue<T>(parsed.values, FLAGS, name);
   const root = flag<string | undefined>('root');
-  if (!root) throw new Error('--root: the folder to write the dataset to is required');
+  if (!root) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', '--root: the folder to write the dataset to is required');
   const version = flag<string>('version');
-  if (version !== 'v3.0' && version !== 'v2.1') throw new Error(`--version: expected 'v3.0' or 'v2.1', got '${version}'`);
+  if (version !== 'v3.0' && version !== 'v2.1') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--version: expected 'v3.0' or 'v2.1', got '${version}'`);
   const recording = syntheticRecording({ episodes: flag<number>('episodes'), episodeLength: flag<number>('episode_length'), seed: flag<number>('seed') });
   await writeLeRobotDataset(root, { version, ...recording });
   const frames = recording.episodes.reduce((n, e) => n + e.frames.length, 0);

@@ -15,7 +15,8 @@ import { byteTokenizer } from '../train/byteTokenizer';
 import { tinyConfig, TINY_CAMERA } from '../train/presets';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec } from './flags';
 import type { CliIO } from './progress';
-import { sceneCamera } from './scene';
+import { sceneCamera } from '../data/scene';
+import { SmolVLAError } from '../errors';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'steps', type: 'int', default: 48, help: 'control steps to run' },
@@ -43,15 +44,15 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
   const steps = flag<number>('steps');
   const sceneEvery = flag<number>('scene_every');
   const hitMode = flag<string>('hit_mode');
-  if (hitMode !== 'skip' && hitMode !== 'refine') throw new Error(`--hit_mode: expected 'skip' or 'refine', got '${hitMode}'`);
-  if (steps < 2 || sceneEvery < 2) throw new Error('--steps and --scene_every must be at least 2');
+  if (hitMode !== 'skip' && hitMode !== 'refine') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--hit_mode: expected 'skip' or 'refine', got '${hitMode}'`);
+  if (steps < 2 || sceneEvery < 2) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', '--steps and --scene_every must be at least 2');
   setNumThreads(flag<number>('threads'));
   const out = (line: string) => io.stdout.write(`${line}\n`);
 
   const info = buildInfo();
   out(`smolvla-node demo: libtorch ${info.torchVersion} (${info.torchSource}), ${flag<number>('threads')} threads`);
   const policy = await SmolVLAPolicy.create(tinyConfig(), { seed: flag<number>('seed'), tokenizer: byteTokenizer() });
-  const { parameters } = policy.model.info();
+  const { parameters } = await policy.model.info();
   out(`built-in model: ${(parameters / 1e6).toFixed(2)} M parameters (random weights from seed ${flag<number>('seed')}), chunk ${policy.config.chunkSize}, ${policy.config.numSteps} denoising steps`);
 
   const camera = sceneCamera(64, 64, flag<number>('seed'));
@@ -62,7 +63,7 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
     task,
   });
 
-  // Nothing trains CLS token 0 at step t to match token 1 at step t-1 (SPEC §6): find the
+  // Nothing trains CLS token 0 at step t to match token 1 at step t-1: find the
   // threshold that separates unchanged from changed scenes for this model first.
   const unchanged = [100, 101, 102, 103].map((s) => [0, 1, 2, 3].map((t) => observation(s, t)));
   const changed = [0, 1, 2, 3, 4, 5].map((k) => [observation(200 + k, 0), observation(300 + k, 1)]);

@@ -4,6 +4,7 @@
  * flag means true), lists and objects as JSON (Python-style tuples `(a, b)` are accepted too).
  * Unknown flags are errors that suggest the closest known name.
  */
+import { SmolVLAError } from '../errors';
 
 export type FlagType = 'int' | 'number' | 'bool' | 'string' | 'json';
 
@@ -31,7 +32,7 @@ const FALSE = new Set(['false', 'False', 'FALSE', '0', 'no']);
 /** Converts one raw value to the flag's type; errors name the flag, the type and the value. */
 export function convertFlag(spec: FlagSpec, raw: string): FlagValue {
   const fail = (expected: string): never => {
-    throw new Error(`--${spec.name}: expected ${expected}, received ${JSON.stringify(raw)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--${spec.name}: expected ${expected}, received ${JSON.stringify(raw)}`);
   };
   switch (spec.type) {
     case 'bool':
@@ -104,14 +105,14 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (!arg.startsWith('--') || arg === '--') {
-      throw new Error(`unexpected argument ${JSON.stringify(arg)}: flags look like --name=value (see --help)`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `unexpected argument ${JSON.stringify(arg)}: flags look like --name=value (see --help)`);
     }
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const spec = byName.get(name);
     if (!spec) {
       const hint = closestFlag(name, [...byName.keys()]);
-      throw new Error(`unknown flag --${name}${hint ? `; did you mean --${hint}?` : ''} (see --help)`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `unknown flag --${name}${hint ? `; did you mean --${hint}?` : ''} (see --help)`);
     }
     let raw: string;
     if (eq >= 0) {
@@ -122,7 +123,7 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
       if (spec.type === 'bool' && !(takesNext && (TRUE.has(next) || FALSE.has(next)))) {
         raw = 'true';
       } else if (!takesNext) {
-        throw new Error(`--${name}: missing value (write --${name}=<value> or --${name} <value>)`);
+        throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--${name}: missing value (write --${name}=<value> or --${name} <value>)`);
       } else {
         raw = next;
         i++;

@@ -1,5 +1,5 @@
 /**
- * Backbone dimensions (SPEC §2). LeRobot's config.json does not hold them (Python fetches the VLM's
+ * Backbone dimensions. LeRobot's config.json does not hold them (Python fetches the VLM's
  * config from the hub by `vlm_model_name`); here they come, in this order, from a `vlm_backbone` object
  * in config.json (Hugging Face SmolVLM names), the built-in SmolVLM2-500M dimensions, or a local folder
  * named by `vlm_model_name` holding the VLM's Hugging Face `config.json`.
@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { boolean, camelToSnake, cloneJson, decodeObject, encodeObject, type Fields, integer, number, object } from './decode';
+import { SmolVLAError } from '../errors';
 
 export const SMOLVLM2_500M = 'HuggingFaceTB/SmolVLM2-500M-Video-Instruct';
 
@@ -123,7 +124,7 @@ function withDerivedDefaults(json: Record<string, unknown>, where: string, base:
 
 function rejectUnknown(json: Record<string, unknown>, where: string, known: string[]): void {
   const key = Object.keys(json).find((k) => !known.includes(k));
-  if (key !== undefined) throw new Error(`${where}: unknown key "${key}" (accepted: ${known.join(', ')})`);
+  if (key !== undefined) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${where}: unknown key "${key}" (accepted: ${known.join(', ')})`);
 }
 
 const snakeKeys = (fields: object): string[] => Object.keys(fields).map(camelToSnake);
@@ -160,7 +161,7 @@ export function vlmBackboneToJson(backbone: VlmBackbone): Record<string, unknown
 /** Fails on Hugging Face settings the native model does not implement (it is Llama with silu, no biases). */
 function requireSupported(config: Record<string, unknown>, where: string, key: string, supported: unknown): void {
   if (config[key] !== undefined && config[key] !== supported) {
-    throw new Error(`${where}.${key}: only ${JSON.stringify(supported)} is supported, received ${JSON.stringify(config[key])}`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${where}.${key}: only ${JSON.stringify(supported)} is supported, received ${JSON.stringify(config[key])}`);
   }
 }
 
@@ -170,7 +171,7 @@ export function readHfBackbone(file: string): VlmBackbone {
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: cannot read the VLM's Hugging Face config: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: cannot read the VLM's Hugging Face config: ${(e as Error).message}`);
   }
   const root = object(json, file);
   const textWhere = `${file} text_config`;
@@ -197,7 +198,7 @@ export function resolveBackbone(vlmModelName: string): VlmBackbone {
   if (vlmModelName === SMOLVLM2_500M) return cloneJson(SMOLVLM2_500M_BACKBONE) as VlmBackbone;
   const file = path.join(vlmModelName, 'config.json');
   if (vlmModelName !== '' && fs.existsSync(file)) return readHfBackbone(file);
-  throw new Error(
+  throw new SmolVLAError('ERR_SMOLVLA_CONFIG',
     `vlm_model_name: no backbone dimensions for ${JSON.stringify(vlmModelName)}: only ${SMOLVLM2_500M} is built in ` +
       `and no local folder of that name holds a Hugging Face config.json. Either add a "vlm_backbone" object to ` +
       `config.json ({"text_config": {vocab_size, hidden_size, intermediate_size, num_hidden_layers, ` +

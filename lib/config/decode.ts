@@ -3,6 +3,7 @@
  * naming where the value sits (e.g. `vlm_backbone.text_config.hidden_size`), what was expected and what
  * was received. Ranges and cross-field rules are validate.ts's job.
  */
+import { SmolVLAError } from '../errors';
 
 export type Decoder<T> = (value: unknown, where: string) => T;
 
@@ -28,7 +29,7 @@ export function cloneJson<T>(value: T): T {
 }
 
 function fail(where: string, expected: string, value: unknown): never {
-  throw new Error(`${where}: expected ${expected}, received ${describe(value)}`);
+  throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${where}: expected ${expected}, received ${describe(value)}`);
 }
 
 export const integer: Decoder<number> = (v, where) => (Number.isSafeInteger(v) ? (v as number) : fail(where, 'an integer', v));
@@ -93,7 +94,7 @@ export function decodeObject<T extends object>(
     const at = where ? `${where}.${snake}` : snake;
     if (obj[snake] !== undefined) value[key] = fields[key](obj[snake], at);
     else if (defaults[key] !== undefined) value[key] = cloneJson(defaults[key]);
-    else throw new Error(`${at}: missing (no default)`);
+    else throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${at}: missing (no default)`);
   }
   const known = new Set(Object.keys(fields).map(camelToSnake));
   return { value: value as T, unknown: Object.entries(obj).filter(([k]) => !known.has(k)) };

@@ -1,4 +1,4 @@
-/** The dimensions the native model is built with, derived from a config as LeRobot derives them (SPEC §1, §2). */
+/** The dimensions the native model is built with, derived from a config as LeRobot derives them. */
 import type { SmolVLAConfig } from './schema';
 import { validateConfig } from './validate';
 
@@ -39,6 +39,20 @@ export interface ResolvedDims {
   imageTokensPerCamera: number;
   /** Image inputs in prefix order: the VISUAL input features, then the empty-camera placeholders. */
   cameras: string[];
+  /** The real action width (see actionDim). */
+  actionDim: number;
+}
+
+/** The real action width: output_features' action shape, else max_action_dim. */
+export function actionDim(config: SmolVLAConfig): number {
+  const action = config.outputFeatures.action;
+  return action?.shape[0] ?? config.maxActionDim;
+}
+
+/** The real state width: input_features' observation.state shape, else max_state_dim. */
+export function stateDim(config: SmolVLAConfig): number {
+  const state = config.inputFeatures['observation.state'];
+  return state?.shape[0] ?? config.maxStateDim;
 }
 
 /**
@@ -98,5 +112,6 @@ export function resolveDims(config: SmolVLAConfig): ResolvedDims {
     imagePatchGrid,
     imageTokensPerCamera: (imagePatchGrid / scaleFactor) ** 2,
     cameras: cameraKeys(config),
+    actionDim: actionDim(config),
   };
 }

@@ -29,4 +29,4 @@ export { camelToSnake, snakeToCamel } from './decode';
 export { configToJson, defaultConfig, parseConfig, readConfig, writeConfig } from './json';
 export { FORK_CONFIG_KEYS, LEROBOT_CONFIG_KEYS, SIDE_CONFIG_FILE, splitConfigJson } from './lerobot';
 export { checkExtraKeys, validateConfig } from './validate';
-export { cameraKeys, expertIntermediateSize, resolveDims, type ResolvedDims } from './dims';
+export { actionDim, cameraKeys, expertIntermediateSize, resolveDims, stateDim, type ResolvedDims } from './dims';

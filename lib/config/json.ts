@@ -39,18 +39,19 @@ import {
 } from './schema';
 import { mergeConfigJson, SIDE_CONFIG_FILE, splitConfigJson } from './lerobot';
 import { checkExtraKeys, validateConfig } from './validate';
+import { SmolVLAError } from '../errors';
 
 const feature: Decoder<PolicyFeature> = (v, where) => {
   const { type, shape, ...rest } = object(v, where);
   const unknown = Object.keys(rest)[0];
-  if (unknown !== undefined) throw new Error(`${where}: unknown key "${unknown}" (a feature has only "type" and "shape")`);
+  if (unknown !== undefined) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${where}: unknown key "${unknown}" (a feature has only "type" and "shape")`);
   return { type: stringAs<FeatureType>()(type, `${where}.type`), shape: array(integer)(shape, `${where}.shape`) };
 };
 
 /** LeRobot writes null for "infer from the dataset"; that is read as no features. */
 const features: Decoder<Features> = (v, where) => (v === null ? {} : dictionary(feature)(v, where));
 
-/** Every modelled key, in the order configToJson writes them (SPEC §1 order). */
+/** Every modelled key, in the order configToJson writes them. */
 const FIELDS: Fields<ConfigFields> = {
   nObsSteps: integer,
   chunkSize: integer,
@@ -105,13 +106,13 @@ const FIELDS: Fields<ConfigFields> = {
 
 
 /**
- * Parses a LeRobot SmolVLA `config.json` object (already JSON-parsed). Missing keys take the SPEC §1
- * defaults, the backbone is resolved (SPEC §2), and the result is validated.
+ * Parses a LeRobot SmolVLA `config.json` object (already JSON-parsed). Missing keys take the
+ * defaults, the backbone is resolved, and the result is validated.
  */
 export function parseConfig(json: unknown): SmolVLAConfig {
   const root = object(json, 'config.json');
   if (root.type !== undefined && root.type !== 'smolvla') {
-    throw new Error(`type: expected "smolvla", received ${JSON.stringify(root.type)} (not a SmolVLA config)`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `type: expected "smolvla", received ${JSON.stringify(root.type)} (not a SmolVLA config)`);
   }
   const { value, unknown } = decodeObject(root, '', FIELDS, CONFIG_DEFAULTS);
   const backbone = root.vlm_backbone != null ? decodeVlmBackbone(root.vlm_backbone) : resolveBackbone(value.vlmModelName);
@@ -134,13 +135,13 @@ export function configToJson(config: SmolVLAConfig): Record<string, unknown> {
 }
 
 /**
- * The SPEC §1 defaults with `overrides` applied, validated. The backbone is resolved from
+ * The Defaults with `overrides` applied, validated. The backbone is resolved from
  * `vlmModelName` unless `overrides.vlmBackbone` is given. Overrides are type-checked like config.json.
  */
 export function defaultConfig(overrides: Partial<SmolVLAConfig> = {}): SmolVLAConfig {
   const known = new Set<string>([...CONFIG_FIELD_NAMES, 'vlmBackbone', 'extra']);
   const stray = Object.keys(overrides).find((k) => !known.has(k));
-  if (stray !== undefined) throw new Error(`defaultConfig: unknown field "${stray}"`);
+  if (stray !== undefined) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `defaultConfig: unknown field "${stray}"`);
   if (overrides.extra) checkExtraKeys(overrides.extra); // toJson would let a modelled key shadow them
   return parseConfig(toJson({ ...CONFIG_DEFAULTS, ...overrides }));
 }
@@ -150,7 +151,7 @@ async function readJsonObject(file: string, what: string): Promise<Record<string
   try {
     json = JSON.parse(await fsp.readFile(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: cannot read the ${what}: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: cannot read the ${what}: ${(e as Error).message}`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${file}: expected a JSON object`);
   return json as Record<string, unknown>;

@@ -1,6 +1,6 @@
 /**
- * The SmolVLA configuration (SPEC §1): LeRobot's `config.json` keys in camelCase, with their defaults.
- * `vlmBackbone` holds the backbone dimensions (SPEC §2); `extra` keeps the config.json keys this
+ * The SmolVLA configuration: LeRobot's `config.json` keys in camelCase, with their defaults.
+ * `vlmBackbone` holds the backbone dimensions; `extra` keeps the config.json keys this
  * project does not model (LeRobot's `device`, `push_to_hub`, `rtc_config`, …) so writing gives them back.
  */
 import { SMOLVLM2_500M, type VlmBackbone } from './backbone';
@@ -92,7 +92,7 @@ export interface SmolVLAConfig {
 /** The fields stored under their own config.json key (everything but the backbone and `extra`). */
 export type ConfigFields = Omit<SmolVLAConfig, 'vlmBackbone' | 'extra'>;
 
-/** SPEC §1 defaults (= LeRobot's where LeRobot has the key). */
+/** Defaults (= LeRobot's where LeRobot has the key). */
 const defaults: ConfigFields = {
   nObsSteps: 1,
   chunkSize: 50,

@@ -1,5 +1,5 @@
 /**
- * Semantic checks of a SmolVLAConfig (ranges and cross-field rules, SPEC §1, §2, §5), so that a bad
+ * Semantic checks of a SmolVLAConfig (ranges and cross-field rules), so that a bad
  * value fails at construction with a message naming its config.json key, not as a shape error deep
  * inside the model. All problems are reported at once.
  */
@@ -13,12 +13,13 @@ import {
   type Features,
   type SmolVLAConfig,
 } from './schema';
+import { SmolVLAError } from '../errors';
 
 /** Rejects `extra` keys that are modelled fields or reserved (they would be shadowed on writing). */
 export function checkExtraKeys(extra: Record<string, unknown>): void {
   const modelled = new Set<string>([...CONFIG_FIELD_NAMES.map(camelToSnake), ...RESERVED_KEYS]);
   const clash = Object.keys(extra).find((k) => modelled.has(k));
-  if (clash !== undefined) throw new Error(`extra["${clash}"]: "${clash}" is a modelled key; set the field itself, not extra`);
+  if (clash !== undefined) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `extra["${clash}"]: "${clash}" is a modelled key; set the field itself, not extra`);
 }
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
@@ -175,7 +176,7 @@ export function validateConfig(config: SmolVLAConfig): SmolVLAConfig {
 
   check(typeof c.extra === 'object' && c.extra !== null && !Array.isArray(c.extra), `extra must be an object, received ${show(c.extra)}`);
   if (problems.length === 0) checkExtraKeys(c.extra);
-  if (problems.length > 0) throw new Error(`invalid SmolVLA config:\n- ${problems.join('\n- ')}`);
+  if (problems.length > 0) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `invalid SmolVLA config:\n- ${problems.join('\n- ')}`);
   return config;
 }
 

@@ -1,4 +1,5 @@
 /** Action chunks and argument checks shared by every Dataset implementation. */
+import { SmolVLAError } from '../errors';
 
 /**
  * The actions of positions [position, position + chunkSize) of one episode, rows of `actionDim`.
@@ -27,14 +28,14 @@ export function actionChunk(
 
 export function checkPositiveInteger(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new Error(`${name} must be a positive integer, got ${String(value)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${name} must be a positive integer, got ${String(value)}`);
   }
   return value;
 }
 
 export function checkSampleIndex(index: unknown, length: number, repoId: string): number {
   if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= length) {
-    throw new RangeError(`dataset '${repoId}': index must be an integer in [0, ${length}), got ${String(index)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `dataset '${repoId}': index must be an integer in [0, ${length}), got ${String(index)}`);
   }
   return index;
 }

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 
 import { hasEncoder, runFfmpeg } from './ffmpeg';
+import { SmolVLAError } from '../errors';
 
 export interface EncodedVideo {
   /** Codec name as LeRobot records it in `features[…].info["video.codec"]`. */
@@ -25,7 +26,7 @@ export async function encodeVideo(file: string, frames: Uint8Array[], width: num
     codecArgs = ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '12', '-pix_fmt', pixFmt];
     result = { codec: 'h264', pixFmt };
   } else {
-    if (odd) throw new Error(`encoding ${file}: MPEG-4 needs even image sizes, got ${width}x${height} (install an ffmpeg with libx264)`);
+    if (odd) throw new SmolVLAError('ERR_SMOLVLA_IO', `encoding ${file}: MPEG-4 needs even image sizes, got ${width}x${height} (install an ffmpeg with libx264)`);
     codecArgs = ['-c:v', 'mpeg4', '-q:v', '2', '-pix_fmt', 'yuv420p'];
     result = { codec: 'mpeg4', pixFmt: 'yuv420p' };
   }

@@ -1,6 +1,7 @@
 /** The Debian `ffmpeg` binary as a child process: decodes and encodes dataset videos and images. */
 import { spawn } from 'node:child_process';
 import * as os from 'node:os';
+import { SmolVLAError } from '../errors';
 
 const missing = (tool: string): string =>
   `${tool} was not found on PATH; LeRobot videos and images are decoded with ffmpeg: install it (Debian/Ubuntu: apt-get install ffmpeg)`;
@@ -49,7 +50,7 @@ export async function runFfmpeg(args: string[], what: string, input?: Uint8Array
       child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
       child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
       child.on('error', (e: NodeJS.ErrnoException) => {
-        reject(new Error(e.code === 'ENOENT' ? missing(tool) : `${tool} (${what}) could not start: ${e.message}`));
+        reject(new SmolVLAError('ERR_SMOLVLA_IO', e.code === 'ENOENT' ? missing(tool) : `${tool} (${what}) could not start: ${e.message}`));
       });
       child.on('close', (code, signal) => {
         const stderr = Buffer.concat(err).toString('utf8');
@@ -58,7 +59,7 @@ export async function runFfmpeg(args: string[], what: string, input?: Uint8Array
           return;
         }
         const tail = stderr.split('\n').filter((l) => l.trim() && !l.includes('Parsed_showinfo')).slice(-6).join('\n');
-        reject(new Error(`${tool} failed (${what}): exit ${code ?? signal}\n${tail}`));
+        reject(new SmolVLAError('ERR_SMOLVLA_IO', `${tool} failed (${what}): exit ${code ?? signal}\n${tail}`));
       });
       if (input && child.stdin) {
         // ffmpeg may exit before reading everything (bad data): that surfaces through 'close'.

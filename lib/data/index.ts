@@ -7,3 +7,4 @@ export { syntheticDataset, syntheticRecording, SYNTHETIC_TASKS, type SyntheticOp
 export { writeLeRobotDataset, type WriteEpisode, type WriteFrame, type WriteOptions } from './writer';
 export { BatchLoader, type BatchLoaderOptions, type BatchLoaderState } from './loader';
 export { aggregateStats, computeStats } from './stats';
+export { sceneCamera, type SceneCamera } from './scene';

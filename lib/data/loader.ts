@@ -7,6 +7,7 @@
 import { checkPositiveInteger } from './chunk';
 import { seededRandom } from './random';
 import type { Dataset, DatasetSample } from './types';
+import { SmolVLAError } from '../errors';
 
 export interface BatchLoaderOptions {
   batchSize: number;
@@ -48,21 +49,21 @@ export class BatchLoader {
     opts: BatchLoaderOptions,
   ) {
     this.batchSize = checkPositiveInteger('batchSize', opts.batchSize);
-    if (!Number.isInteger(opts.seed)) throw new Error(`seed must be an integer, got ${String(opts.seed)}`);
+    if (!Number.isInteger(opts.seed)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `seed must be an integer, got ${String(opts.seed)}`);
     this.seed = opts.seed;
     this.shuffle = opts.shuffle ?? true;
-    if (ds.length < 1) throw new Error(`BatchLoader: dataset '${ds.repoId}' has no frames`);
+    if (ds.length < 1) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `BatchLoader: dataset '${ds.repoId}' has no frames`);
     this.order = this.orderOf(0);
   }
 
   static restore(ds: Dataset, state: BatchLoaderState): BatchLoader {
     if (state.datasetLength !== ds.length) {
-      throw new Error(
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT',
         `BatchLoader.restore: the state was taken on a dataset of ${state.datasetLength} frames, '${ds.repoId}' has ${ds.length}`,
       );
     }
     if (!Number.isInteger(state.epoch) || state.epoch < 0 || !Number.isInteger(state.position) || state.position < 0 || state.position >= ds.length) {
-      throw new Error(`BatchLoader.restore: epoch must be >= 0 and position in [0, ${ds.length}), got epoch ${state.epoch}, position ${state.position}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `BatchLoader.restore: epoch must be >= 0 and position in [0, ${ds.length}), got epoch ${state.epoch}, position ${state.position}`);
     }
     const loader = new BatchLoader(ds, { batchSize: state.batchSize, seed: state.seed, shuffle: state.shuffle });
     loader.currentEpoch = state.epoch;

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { SchemaElement } from 'hyparquet';
 
 import { hyparquet, hyparquetWriter } from './esm';
+import { SmolVLAError } from '../errors';
 
 export type ParquetRow = Record<string, unknown>;
 
@@ -29,15 +30,15 @@ export async function readParquet(
   // hyparquet's own file reader: its promises must come from hyparquet's realm (it checks
   // `instanceof Promise`, which fails for promises made inside a jest sandbox).
   const buffer = await asyncBufferFromFile(file).catch((err: NodeJS.ErrnoException) => {
-    throw new Error(`cannot open Parquet file ${file}: ${err.message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `cannot open Parquet file ${file}: ${err.message}`);
   });
   const metadata = await parquetMetadataAsync(buffer).catch((err: Error) => {
-    throw new Error(`${file} is not a readable Parquet file: ${err.message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${file} is not a readable Parquet file: ${err.message}`);
   });
   const columns = parquetSchema(metadata).children.map((child) => child.element.name);
   const missing = (opts.columns ?? []).filter((name) => !columns.includes(name));
   if (missing.length > 0) {
-    throw new Error(`${file} has no column ${missing.map((m) => `'${m}'`).join(', ')}; it has ${columns.join(', ')}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${file} has no column ${missing.map((m) => `'${m}'`).join(', ')}; it has ${columns.join(', ')}`);
   }
   const rows = await parquetReadObjects({
     file: buffer,
@@ -47,7 +48,7 @@ export async function readParquet(
     ...(opts.rowStart !== undefined ? { rowStart: opts.rowStart } : {}),
     ...(opts.rowEnd !== undefined ? { rowEnd: opts.rowEnd } : {}),
   }).catch((err: Error) => {
-    throw new Error(`cannot decode ${file}: ${err.message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `cannot decode ${file}: ${err.message}`);
   });
   const keyValue: Record<string, string> = {};
   for (const kv of metadata.key_value_metadata ?? []) keyValue[kv.key] = kv.value ?? '';
@@ -58,7 +59,7 @@ export async function readParquet(
 export function cellNumber(value: unknown, what: string): number {
   if (typeof value === 'number') return value;
   if (typeof value === 'bigint') return Number(value);
-  throw new Error(`${what}: expected a number, got ${describe(value)}`);
+  throw new SmolVLAError('ERR_SMOLVLA_IO', `${what}: expected a number, got ${describe(value)}`);
 }
 
 /** A (possibly nested) list of numbers, or a lone number, flattened. */
@@ -77,7 +78,7 @@ export function cellString(value: unknown, what: string): string {
   if (typeof value === 'string') return value;
   // ArrayBuffer.isView rather than instanceof: hyparquet's arrays may come from another realm.
   if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
-  throw new Error(`${what}: expected a string, got ${describe(value)}`);
+  throw new SmolVLAError('ERR_SMOLVLA_IO', `${what}: expected a string, got ${describe(value)}`);
 }
 
 function describe(value: unknown): string {

@@ -1,5 +1,6 @@
 /** Dataset statistics: parsing LeRobot's JSON, computing them, and aggregating per-episode ones. */
 import type { Stats } from './types';
+import { SmolVLAError } from '../errors';
 
 const VECTOR_STATS = ['mean', 'std', 'min', 'max'] as const;
 
@@ -9,7 +10,7 @@ function flatNumbers(value: unknown, where: string): number[] {
     if (Array.isArray(v)) v.forEach(walk);
     else if (typeof v === 'number') out.push(v);
     else if (typeof v === 'bigint') out.push(Number(v));
-    else throw new Error(`${where}: expected numbers, got ${JSON.stringify(v)}`);
+    else throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: expected numbers, got ${JSON.stringify(v)}`);
   };
   walk(value);
   return out;
@@ -22,19 +23,19 @@ function flatNumbers(value: unknown, where: string): number[] {
  */
 export function parseStats(json: unknown, where: string): Record<string, Stats> {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new Error(`${where}: expected an object of per-feature statistics, got ${JSON.stringify(json)?.slice(0, 60)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: expected an object of per-feature statistics, got ${JSON.stringify(json)?.slice(0, 60)}`);
   }
   const out: Record<string, Stats> = {};
   for (const [key, raw] of Object.entries(json as Record<string, unknown>)) {
-    if (typeof raw !== 'object' || raw === null) throw new Error(`${where}: statistics of '${key}' must be an object`);
+    if (typeof raw !== 'object' || raw === null) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: statistics of '${key}' must be an object`);
     const entry = raw as Record<string, unknown>;
     const vec = (name: string): Float32Array | undefined =>
       entry[name] === undefined ? undefined : Float32Array.from(flatNumbers(entry[name], `${where} '${key}'.${name}`));
     const mean = vec('mean');
     const std = vec('std');
-    if (!mean || !std) throw new Error(`${where}: statistics of '${key}' need 'mean' and 'std'`);
+    if (!mean || !std) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: statistics of '${key}' need 'mean' and 'std'`);
     if (mean.length !== std.length) {
-      throw new Error(`${where}: statistics of '${key}' have ${mean.length} means but ${std.length} stds`);
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: statistics of '${key}' have ${mean.length} means but ${std.length} stds`);
     }
     const stats: Stats = { mean, std };
     const min = vec('min');
@@ -151,8 +152,8 @@ export function aggregateStats(parts: Array<Record<string, Stats>>, where: strin
     let total = 0;
     const mean = new Float64Array(dim);
     for (const s of list) {
-      if (s.count === undefined) throw new Error(`${where}: statistics of '${key}' have no 'count' to aggregate with`);
-      if (s.mean.length !== dim) throw new Error(`${where}: statistics of '${key}' differ in width (${s.mean.length} vs ${dim})`);
+      if (s.count === undefined) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: statistics of '${key}' have no 'count' to aggregate with`);
+      if (s.mean.length !== dim) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: statistics of '${key}' differ in width (${s.mean.length} vs ${dim})`);
       total += s.count;
       for (let d = 0; d < dim; d++) mean[d] = (mean[d] as number) + (s.mean[d] as number) * s.count;
     }

@@ -9,6 +9,7 @@ import { seededRandom } from './random';
 import { computeStats, imageStats } from './stats';
 import { ACTION_KEY, STATE_KEY, type Dataset, type DatasetSample, type EpisodeInfo, type FeatureSpec, type SampleImage, type Stats } from './types';
 import type { WriteEpisode } from './writer';
+import { SmolVLAError } from '../errors';
 
 export interface SyntheticOptions {
   chunkSize: number;
@@ -57,12 +58,12 @@ function resolve(opts: SyntheticOptions): Resolved {
   const [width, height] = opts.imageSize ?? [64, 64];
   const cameraKeys = opts.cameraKeys ?? ['observation.images.top'];
   if (!Array.isArray(cameraKeys) || cameraKeys.some((k) => typeof k !== 'string' || k.length === 0)) {
-    throw new Error(`cameraKeys must be a list of non-empty strings, got ${JSON.stringify(opts.cameraKeys)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `cameraKeys must be a list of non-empty strings, got ${JSON.stringify(opts.cameraKeys)}`);
   }
   const seed = opts.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new Error(`seed must be an integer, got ${seed}`);
+  if (!Number.isInteger(seed)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `seed must be an integer, got ${seed}`);
   const fps = opts.fps ?? 10;
-  if (!(fps > 0)) throw new Error(`fps must be positive, got ${fps}`);
+  if (!(fps > 0)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `fps must be positive, got ${fps}`);
   return {
     chunkSize: checkPositiveInteger('chunkSize', opts.chunkSize),
     cameraKeys,

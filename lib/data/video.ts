@@ -1,6 +1,7 @@
 /** Decoding video files and embedded images into RGB frames with ffmpeg, and picking frames by time. */
 import type { SampleImage } from './types';
 import { runFfmpeg, type FfmpegResult } from './ffmpeg';
+import { SmolVLAError } from '../errors';
 
 /** Frames of one decode: `count` HWC rgb24 frames back to back, with their presentation times. */
 export interface DecodedFrames {
@@ -34,14 +35,14 @@ function collectFrames(result: FfmpegResult, what: string): DecodedFrames {
       width = w;
       height = h;
     } else if (w !== width || h !== height) {
-      throw new Error(`${what}: frame ${times.length} is ${w}x${h} but the first frame is ${width}x${height}`);
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `${what}: frame ${times.length} is ${w}x${h} but the first frame is ${width}x${height}`);
     }
     const pts = Number(m[1]);
     times.push(timeBase !== null && Number.isSafeInteger(pts) ? pts * timeBase : Number(m[2]));
   }
   const frameBytes = width * height * 3;
   if (times.length === 0 || result.stdout.length !== times.length * frameBytes) {
-    throw new Error(
+    throw new SmolVLAError('ERR_SMOLVLA_IO',
       `${what}: ffmpeg reported ${times.length} frames of ${width}x${height} but wrote ${result.stdout.length} bytes`,
     );
   }
@@ -77,14 +78,14 @@ export async function decodeVideo(file: string, window?: { start: number; end: n
 /** Decodes encoded images (PNG or JPEG bytes, as LeRobot embeds them in Parquet), in order. */
 export async function decodeImages(images: Uint8Array[], what: string): Promise<DecodedFrames> {
   const first = images[0];
-  if (!first) throw new Error(`${what}: no images to decode`);
+  if (!first) throw new SmolVLAError('ERR_SMOLVLA_IO', `${what}: no images to decode`);
   const isPng = first[0] === 0x89 && first[1] === 0x50 && first[2] === 0x4e && first[3] === 0x47;
   const isJpeg = first[0] === 0xff && first[1] === 0xd8;
   const demuxer = isPng ? 'png_pipe' : isJpeg ? 'jpeg_pipe' : 'image2pipe';
   const input = Buffer.concat(images);
   const decoded = collectFrames(await runFfmpeg(['-f', demuxer, '-i', 'pipe:0', ...RAW_OUTPUT], what, input), what);
   if (decoded.count !== images.length) {
-    throw new Error(`${what}: ${images.length} images in, ${decoded.count} frames decoded`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${what}: ${images.length} images in, ${decoded.count} frames decoded`);
   }
   return decoded;
 }
@@ -104,7 +105,7 @@ export function frameAt(frames: DecodedFrames, t: number, tolerance: number, wha
   const gap = Math.abs((ts[best] as number) - t);
   if (!(gap <= tolerance)) {
     const near = Array.from(ts.subarray(Math.max(0, best - 1), best + 2), (v) => v.toFixed(4)).join(', ');
-    throw new Error(
+    throw new SmolVLAError('ERR_SMOLVLA_IO',
       `${what}: no frame within ${tolerance.toFixed(4)} s of timestamp ${t.toFixed(4)} s (nearest decoded: ${near}; ${ts.length} frames decoded)`,
     );
   }

@@ -11,6 +11,7 @@ import { formatTemplate } from './lerobot/info';
 import { writeParquet, type ParquetColumn, type ParquetType } from './parquet';
 import { aggregateStats, computeStats, imageStats, statsToJson } from './stats';
 import { ACTION_KEY, STATE_KEY, type FeatureSpec, type Stats } from './types';
+import { SmolVLAError } from '../errors';
 
 export interface WriteFrame {
   /** camera key -> HWC rgb24 bytes of imageSize. */
@@ -79,7 +80,7 @@ export async function writeLeRobotDataset(dir: string, opts: WriteOptions): Prom
   for (const key of INT_COLUMNS) features[key] = { dtype: 'int64', shape: [1], names: null };
 
   const existing = await readdir(dir).catch(() => []);
-  if (existing.length > 0) throw new Error(`writeLeRobotDataset: ${dir} already exists and is not empty`);
+  if (existing.length > 0) throw new SmolVLAError('ERR_SMOLVLA_IO', `writeLeRobotDataset: ${dir} already exists and is not empty`);
   await mkdir(path.join(dir, 'meta'), { recursive: true });
   const write = opts.version === 'v2.1' ? writeV21 : writeV30;
   const encoded = await write(dir, opts, placed, tasks);
@@ -107,34 +108,34 @@ export async function writeLeRobotDataset(dir: string, opts: WriteOptions): Prom
 
 function validate(opts: WriteOptions): { stateDim: number; actionDim: number } {
   if (opts.version !== 'v2.1' && opts.version !== 'v3.0') {
-    throw new Error(`version must be 'v2.1' or 'v3.0', got ${JSON.stringify(opts.version)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `version must be 'v2.1' or 'v3.0', got ${JSON.stringify(opts.version)}`);
   }
-  if (!(opts.fps > 0)) throw new Error(`fps must be positive, got ${opts.fps}`);
+  if (!(opts.fps > 0)) throw new SmolVLAError('ERR_SMOLVLA_IO', `fps must be positive, got ${opts.fps}`);
   const [width, height] = opts.imageSize;
   checkPositiveInteger('imageSize[0] (width)', width);
   checkPositiveInteger('imageSize[1] (height)', height);
   if (opts.episodesPerFile !== undefined) checkPositiveInteger('episodesPerFile', opts.episodesPerFile);
   if (opts.imageStorage !== undefined && opts.imageStorage !== 'video' && opts.imageStorage !== 'image') {
-    throw new Error(`imageStorage must be 'video' or 'image', got ${JSON.stringify(opts.imageStorage)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `imageStorage must be 'video' or 'image', got ${JSON.stringify(opts.imageStorage)}`);
   }
   if (new Set(opts.cameraKeys).size !== opts.cameraKeys.length || opts.cameraKeys.some((k) => typeof k !== 'string' || k.includes('/'))) {
-    throw new Error(`cameraKeys must be distinct feature names without '/', got ${JSON.stringify(opts.cameraKeys)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `cameraKeys must be distinct feature names without '/', got ${JSON.stringify(opts.cameraKeys)}`);
   }
   const first = opts.episodes[0]?.frames[0];
-  if (!first) throw new Error('episodes must hold at least one episode with at least one frame');
+  if (!first) throw new SmolVLAError('ERR_SMOLVLA_IO', 'episodes must hold at least one episode with at least one frame');
   const stateDim = first.state.length;
   const actionDim = first.action.length;
   opts.episodes.forEach((ep, e) => {
-    if (typeof ep.task !== 'string') throw new Error(`episodes[${e}].task must be a string`);
-    if (ep.frames.length === 0) throw new Error(`episodes[${e}] has no frames`);
+    if (typeof ep.task !== 'string') throw new SmolVLAError('ERR_SMOLVLA_IO', `episodes[${e}].task must be a string`);
+    if (ep.frames.length === 0) throw new SmolVLAError('ERR_SMOLVLA_IO', `episodes[${e}] has no frames`);
     ep.frames.forEach((f, k) => {
       const where = `episodes[${e}].frames[${k}]`;
-      if (f.state.length !== stateDim) throw new Error(`${where}.state has ${f.state.length} values, the first frame has ${stateDim}`);
-      if (f.action.length !== actionDim) throw new Error(`${where}.action has ${f.action.length} values, the first frame has ${actionDim}`);
+      if (f.state.length !== stateDim) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}.state has ${f.state.length} values, the first frame has ${stateDim}`);
+      if (f.action.length !== actionDim) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}.action has ${f.action.length} values, the first frame has ${actionDim}`);
       for (const key of opts.cameraKeys) {
         const img = f.images[key];
         if (!img || img.length !== width * height * 3) {
-          throw new Error(`${where}.images['${key}'] must be ${width}x${height} HWC RGB (${width * height * 3} bytes), got ${img ? img.length : 'none'}`);
+          throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}.images['${key}'] must be ${width}x${height} HWC RGB (${width * height * 3} bytes), got ${img ? img.length : 'none'}`);
         }
       }
     });

@@ -1,8 +1,11 @@
-/** A KV cache handle: the native prefix pass's keys/values, never copied into JS. */
+/**
+ * A KV cache handle: the native prefix pass's keys/values, never copied into JS. Its native bytes are
+ * reported to V8's GC; dispose() (or `using`) frees them at once.
+ */
 import type { NativeCache } from '../native';
 import { Tensor } from '../tensor';
 
-export class KVCache {
+export class KVCache implements Disposable {
   readonly handle: NativeCache;
 
   constructor(handle: NativeCache) {
@@ -41,5 +44,9 @@ export class KVCache {
   /** Frees the native keys/values now (work already running on them keeps its own reference). */
   dispose(): void {
     this.handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }

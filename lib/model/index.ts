@@ -1,5 +1,14 @@
-export { SmolVLAModel, type Observation, type ModelOptions, type LoadOptions, type LoadReport, type ModelDtype, type TensorDict } from './model';
+export {
+  SmolVLAModel,
+  type Observation,
+  type ModelOptions,
+  type LoadOptions,
+  type LoadReport,
+  type ModelDtype,
+  type ModelInfo,
+  type TensorDict,
+  type TokenIds,
+} from './model';
 export { KVCache } from './cache';
 export { type Cancellable } from './cancel';
-export { toNativeConfig, actionDim, stateDim, type TokenIds } from './nativeConfig';
 export { checkpointFolder, hubIdMessage } from './localFolder';

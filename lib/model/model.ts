@@ -1,19 +1,20 @@
 /**
  * SmolVLAModel: the native model with tensors in and out (preprocessed observations, model-space
  * actions). lib/policy builds robot-facing batching, normalisation and the state machine on it.
+ * Every method that touches the model's tensors is async: the work runs on the libuv pool.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { defaultConfig, readConfig, writeConfig, type SmolVLAConfig } from '../config';
-import { native, type NativeModel, type NativeObservation, type NativeTensorMap } from '../native';
+import { configToJson, defaultConfig, readConfig, resolveDims, writeConfig, type SmolVLAConfig } from '../config';
+import { SmolVLAError } from '../errors';
+import { native, type NativeModel, type NativeObservation, type NativeTensor, type NativeTensorMap } from '../native';
 import { Tensor } from '../tensor';
 import { KVCache } from './cache';
 import { withCancel, type Cancellable } from './cancel';
-import { toNativeConfig, type TokenIds } from './nativeConfig';
 import { checkpointFolder } from './localFolder';
 
-/** Preprocessed model inputs (SPEC §3): images in [-1, 1], state normalised and zero-padded. */
+/** Preprocessed model inputs: images in [-1, 1], state normalised and zero-padded. */
 export interface Observation {
   /** One (B, 3, H, W) tensor per camera, in config order. */
   images: Tensor[];
@@ -29,6 +30,12 @@ export interface Observation {
 
 export type ModelDtype = 'float32' | 'bfloat16';
 
+export interface TokenIds {
+  /** Tokens framing each camera's image tokens (add_image_special_tokens), from the tokenizer. */
+  imageStartTokens?: number[];
+  imageEndTokens?: number[];
+}
+
 export interface ModelOptions {
   /** Seed of the random initialisation (also of tensors a checkpoint lacks). Default 0. */
   seed?: number;
@@ -41,14 +48,14 @@ export interface ModelOptions {
 }
 
 export interface LoadOptions extends ModelOptions {
-  /** Copy the main expert's weights into a delta expert the checkpoint lacks (SPEC §2). */
+  /** Copy the main expert's weights into a delta expert the checkpoint lacks (docs/DEPARTURES.md). */
   warmStartDelta?: boolean;
 }
 
 export interface LoadReport {
   /** Tensors copied from the checkpoint. */
   loaded: number;
-  /** Delta-expert / CLS tensors the checkpoint lacks, initialised from the seed (SPEC §2). */
+  /** Delta-expert / CLS tensors the checkpoint lacks, initialised from the seed. */
   initialised: string[];
   /** Checkpoint tensors the model does not use (lm_head, normalisation statistics, ...). */
   unused: string[];
@@ -56,9 +63,19 @@ export interface LoadReport {
   warmStarted: boolean;
 }
 
+export interface ModelInfo {
+  /** Scalars in the parameters. */
+  parameters: number;
+  /** Native bytes of the parameters and buffers. */
+  bytes: number;
+  dtype: string;
+  device: string;
+}
+
 export type TensorDict = Record<string, Tensor>;
 
-function toNative(obs: Observation): NativeObservation {
+/** The observation as native handles (library-internal: the trainer passes it too). */
+export function toNative(obs: Observation): NativeObservation {
   return {
     images: obs.images.map((t) => t.handle),
     imgMasks: obs.imgMasks.map((t) => t.handle),
@@ -74,23 +91,44 @@ function fromNative(map: NativeTensorMap): TensorDict {
   return out;
 }
 
-export class SmolVLAModel {
+function gradsFromNative(map: NativeTensorMap): Record<string, Tensor | null> {
+  const out: Record<string, Tensor | null> = {};
+  for (const [k, v] of Object.entries(map)) out[k] = v ? new Tensor(v) : null;
+  return out;
+}
+
+/** The config as the native side reads it, once (library-internal): config.json keys, the derived dimensions, token ids. */
+export function nativeConfigJson(config: SmolVLAConfig, tokens: TokenIds = {}): string {
+  return JSON.stringify({
+    config: configToJson(config),
+    resolved: resolveDims(config),
+    tokens: { imageStartTokens: tokens.imageStartTokens ?? [], imageEndTokens: tokens.imageEndTokens ?? [] },
+  });
+}
+
+export class SmolVLAModel implements Disposable {
   readonly config: SmolVLAConfig;
-  readonly handle: NativeModel;
+  private readonly native: NativeModel;
 
   private constructor(config: SmolVLAConfig, handle: NativeModel) {
     this.config = config;
-    this.handle = handle;
+    this.native = handle;
+  }
+
+  /** The native handle (library-internal: the trainer is built on it). Throws once disposed. */
+  get handle(): NativeModel {
+    if (this.native.disposed) throw new SmolVLAError('ERR_SMOLVLA_DISPOSED', 'SmolVLAModel: the model was disposed');
+    return this.native;
   }
 
   /** A randomly initialised model (full-size shapes work: build weights from a seed, nothing downloads). */
   static async create(config: SmolVLAConfig = defaultConfig(), options: ModelOptions = {}): Promise<SmolVLAModel> {
-    const handle = await native.createModel(
-      toNativeConfig(config, options.tokens),
-      options.seed ?? 0,
-      options.dtype ?? 'float32',
-      options.device ?? 'cpu',
-    );
+    const handle = await native.createModel({
+      config: nativeConfigJson(config, options.tokens),
+      seed: options.seed ?? 0,
+      dtype: options.dtype ?? 'float32',
+      device: options.device ?? 'cpu',
+    });
     return new SmolVLAModel(config, handle);
   }
 
@@ -98,13 +136,15 @@ export class SmolVLAModel {
   static async fromPretrained(dir: string, options: LoadOptions = {}): Promise<{ model: SmolVLAModel; report: LoadReport }> {
     await checkpointFolder(dir, 'fromPretrained');
     const weights = path.join(dir, 'model.safetensors');
-    if (!fs.existsSync(weights)) throw new Error(`fromPretrained: ${weights} does not exist (a LeRobot checkpoint folder has config.json and model.safetensors)`);
+    if (!fs.existsSync(weights)) {
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `fromPretrained: ${weights} does not exist (a LeRobot checkpoint folder has config.json and model.safetensors)`);
+    }
     const config = await readConfig(dir);
     const model = await SmolVLAModel.create(config, options);
-    const r = await model.handle.loadState(weights);
+    const r = await model.handle.loadState({ path: weights });
     let warmStarted = false;
     if (options.warmStartDelta && r.initialised.some((n) => n.startsWith('model.vlm_with_expert.delta_expert.'))) {
-      model.handle.warmStartDelta();
+      await model.handle.warmStartDelta();
       warmStarted = true;
     }
     return { model, report: { loaded: r.loaded.length, initialised: r.initialised, unused: r.unexpected, warmStarted } };
@@ -114,58 +154,48 @@ export class SmolVLAModel {
   async save(dir: string, extra: TensorDict = {}, metadata: Record<string, string> = {}): Promise<void> {
     await fs.promises.mkdir(dir, { recursive: true });
     await writeConfig(dir, this.config);
-    const names = Object.keys(extra);
-    await this.handle.saveState(
-      path.join(dir, 'model.safetensors'),
-      names,
-      names.map((n) => extra[n]!.handle),
-      { format: 'pt', ...metadata },
-    );
+    const tensors = Object.fromEntries(Object.entries(extra).map(([n, t]) => [n, t.handle]));
+    await this.handle.saveState({ path: path.join(dir, 'model.safetensors'), extra: tensors, metadata: { format: 'pt', ...metadata } });
   }
 
   /** Moves the model; the backbone takes `dtype`, projections stay float32. */
   async to(dtype: ModelDtype, device = 'cpu'): Promise<void> {
-    await this.handle.to(dtype, device);
+    await this.handle.to({ dtype, device });
   }
 
   /** The cache-filling prefix pass (with the CLS head, the cache also carries obs_cls_out). */
   async prefix(obs: Observation): Promise<KVCache> {
-    return new KVCache(await this.handle.prefix(toNative(obs)));
+    return new KVCache(await this.handle.prefix({ observation: toNative(obs) }));
   }
 
   /**
-   * Flow-matching sampling (SPEC §5) from an observation (runs the prefix pass and returns its
-   * cache) or from an existing cache (skips it). `noise` is never modified.
+   * Flow-matching sampling from an observation (runs the prefix pass and returns its cache) or from
+   * an existing cache (skips it). `noise` is never modified.
    */
   async sample(
     source: Observation | KVCache,
     options: { noise?: Tensor } & Cancellable = {},
   ): Promise<{ actions: Tensor; cache: KVCache | null }> {
-    const isCache = source instanceof KVCache;
-    const r = await withCancel(options, (token) =>
-      this.handle.sample(
-        isCache ? null : toNative(source),
-        isCache ? source.handle : null,
-        options.noise?.handle ?? null,
-        token,
-      ),
-    );
+    const handle = this.handle;
+    const from = source instanceof KVCache ? { cache: source.handle } : { observation: toNative(source) };
+    const noise = options.noise ? { noise: options.noise.handle } : {};
+    const r = await withCancel(options, (token) => handle.sample({ ...from, ...noise, ...(token ? { cancel: token } : {}) }));
     return { actions: new Tensor(r.actions), cache: r.cache ? new KVCache(r.cache) : null };
   }
 
   /** cal_cache's delta actions: one delta step at t = 0.5 from the encoded context (or zeros). */
   async deltaActions(cache: KVCache, actionContext?: Tensor): Promise<Tensor> {
-    return new Tensor(await this.handle.deltaActions(cache.handle, actionContext?.handle ?? null));
+    return new Tensor(await this.handle.deltaActions({ cache: cache.handle, ...(actionContext ? { actionContext: actionContext.handle } : {}) }));
   }
 
   /** The delta expert's velocity for x (B, C, A) at t = 0.5: the correction refine mode adds. */
   async deltaStep(cache: KVCache, x: Tensor): Promise<Tensor> {
-    return new Tensor(await this.handle.deltaStep(cache.handle, x.handle));
+    return new Tensor(await this.handle.deltaStep({ cache: cache.handle, x: x.handle }));
   }
 
   /** Every intermediate of a prefix pass and a sampling run, by name (parity checks). */
   async trace(obs: Observation, noise: Tensor): Promise<TensorDict> {
-    return fromNative(await this.handle.trace(toNative(obs), noise.handle));
+    return fromNative(await this.handle.trace({ observation: toNative(obs), noise: noise.handle }));
   }
 
   /** Main training objective with optional fixed noise/time; gradients of `gradNames` when asked. */
@@ -174,55 +204,73 @@ export class SmolVLAModel {
     actions: Tensor,
     options: { actionIsPad?: Tensor; noise?: Tensor; time?: Tensor; gradNames?: string[] } = {},
   ): Promise<{ losses: TensorDict; grads: Record<string, Tensor | null> }> {
-    const r = await this.handle.forwardMain(
-      toNative(obs),
-      actions.handle,
-      options.actionIsPad?.handle ?? null,
-      options.noise?.handle ?? null,
-      options.time?.handle ?? null,
-      options.gradNames ?? [],
-    );
+    const r = await this.handle.forwardMain({
+      observation: toNative(obs),
+      actions: actions.handle,
+      ...handles({ actionIsPad: options.actionIsPad, noise: options.noise, time: options.time }),
+      gradNames: options.gradNames ?? [],
+    });
     return { losses: fromNative(r.losses), grads: gradsFromNative(r.grads) };
   }
 
-  /** Delta-expert objective (SPEC §5) with optional fixed start and CLS noise. */
+  /** Delta-expert objective with optional fixed start and CLS noise. */
   async forwardDelta(
     obs: Observation,
     options: { actionIsPad?: Tensor; mainX0?: Tensor; clsNoise?: Tensor; gradNames?: string[]; trace?: boolean } = {},
   ): Promise<{ losses: TensorDict; grads: Record<string, Tensor | null>; trace: TensorDict }> {
-    const r = await this.handle.forwardDelta(
-      toNative(obs),
-      options.actionIsPad?.handle ?? null,
-      options.mainX0?.handle ?? null,
-      options.clsNoise?.handle ?? null,
-      options.gradNames ?? [],
-      options.trace ?? false,
-    );
+    const r = await this.handle.forwardDelta({
+      observation: toNative(obs),
+      ...handles({ actionIsPad: options.actionIsPad, mainX0: options.mainX0, clsNoise: options.clsNoise }),
+      gradNames: options.gradNames ?? [],
+      trace: options.trace ?? false,
+    });
     return { losses: fromNative(r.losses), grads: gradsFromNative(r.grads), trace: fromNative(r.trace) };
   }
 
   /** The parameters training updates under this config's freezing (names as in the checkpoint). */
-  trainableParameters(): Array<{ name: string; shape: number[] }> {
+  async trainableParameters(): Promise<Array<{ name: string; shape: number[] }>> {
     return this.handle.trainableParameters();
   }
 
   /** Every parameter's name in module order (PyTorch's `module.parameters()` order). */
-  parameterNames(): string[] {
+  async parameterNames(): Promise<string[]> {
     return this.handle.parameterNames();
   }
 
   /** Copies of parameters/buffers by name (all of them when `names` is omitted). */
-  parameters(names?: string[]): TensorDict {
-    return fromNative(this.handle.parameters(names));
+  async parameters(names?: string[]): Promise<TensorDict> {
+    return fromNative(await this.handle.parameters(names ? { names } : {}));
   }
 
-  info(): { parameters: number; dtype: string; device: string } {
+  async info(): Promise<ModelInfo> {
     return this.handle.info();
+  }
+
+  /** Native bytes this model holds (its parameters and buffers), as reported to V8's GC; 0 once disposed. */
+  get bytes(): number {
+    return this.native.bytes;
+  }
+
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /**
+   * Frees the weights now instead of at garbage collection. Work already running keeps its own
+   * reference and completes; later calls reject with ERR_SMOLVLA_DISPOSED.
+   */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }
 
-function gradsFromNative(map: NativeTensorMap): Record<string, Tensor | null> {
-  const out: Record<string, Tensor | null> = {};
-  for (const [k, v] of Object.entries(map)) out[k] = v ? new Tensor(v) : null;
+/** The defined tensors of `o` as native handles (absent ones are left out). */
+function handles(o: Record<string, Tensor | undefined>): Record<string, NativeTensor> {
+  const out: Record<string, NativeTensor> = {};
+  for (const [k, t] of Object.entries(o)) if (t) out[k] = t.handle;
   return out;
 }

@@ -1,5 +1,5 @@
 /**
- * Robot data -> the model's Observation (SPEC §5 "Policy wrapper") and back. Cameras are resized with
+ * Robot data -> the model's Observation and back. Cameras are resized with
  * padding to resize_imgs_with_padding (pad 0, left/top) and mapped to [-1, 1]; cameras missing from
  * the batch, up to empty_cameras, become -1 images with mask 0 after the present ones; the state's last
  * time step is normalised and zero-padded to max_state_dim; language comes from task strings (the
@@ -8,7 +8,8 @@
  */
 import { resolveDims, type SmolVLAConfig } from '../config';
 import type { DatasetSample } from '../data';
-import { actionDim, type Observation } from '../model';
+import { actionDim } from '../config';
+import type { Observation } from '../model';
 import { resizeWithPad } from '../ops';
 import { disposeAll, Tensor } from '../tensor';
 import {
@@ -26,6 +27,7 @@ import {
 } from './inputs';
 import type { Normalizer } from './normalize';
 import type { TaskTokenizer } from './tokenizer';
+import { SmolVLAError } from '../errors';
 
 const ACTION_KEY = 'action';
 
@@ -85,9 +87,9 @@ export class Preprocessor {
 
   /** Validates a batch into per-sample records (robot lists keep their order). */
   samples(batch: PolicyBatch, withActions = false): SampleInput[] {
-    if (typeof batch !== 'object' || batch === null) throw new TypeError(`batch: expected an observation object, a list of them or a tensor batch, got ${String(batch)}`);
+    if (typeof batch !== 'object' || batch === null) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `batch: expected an observation object, a list of them or a tensor batch, got ${String(batch)}`);
     if (Array.isArray(batch)) {
-      if (batch.length === 0) throw new Error('batch: the list of robot observations is empty');
+      if (batch.length === 0) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'batch: the list of robot observations is empty');
       return (batch as readonly RobotObservation[]).map((o, i) => parseRobot(o, this.spec, `robot ${i}: `, withActions));
     }
     if (isTensorBatch(batch)) {
@@ -117,30 +119,30 @@ export class Preprocessor {
    * stacked per camera and resized in one call; task tokens are cached by the tokenizer.
    */
   trainingBatch(samples: readonly DatasetSample[]): TrainingBatch {
-    if (samples.length === 0) throw new Error('trainingBatch: no samples');
+    if (samples.length === 0) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'trainingBatch: no samples');
     const spec = this.spec;
     const inputs = samples.map((s, i): SampleInput => {
       const where = `samples[${i}]`;
       const images = new Map<string, ChwImage>();
       for (const [key, img] of Object.entries(s.images)) {
-        if (!spec.cameras.includes(key)) throw new Error(`${where}.images.${key}: not a camera of this policy (${spec.cameras.join(', ')})`);
+        if (!spec.cameras.includes(key)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.images.${key}: not a camera of this policy (${spec.cameras.join(', ')})`);
         const [c, h, w] = img.shape;
         if (c !== 3 || img.data.length !== 3 * h * w) {
-          throw new Error(`${where}.images.${key}: expected CHW [3, H, W] with 3*H*W values, got shape [${img.shape.join(', ')}] and ${img.data.length} values`);
+          throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.images.${key}: expected CHW [3, H, W] with 3*H*W values, got shape [${img.shape.join(', ')}] and ${img.data.length} values`);
         }
         checkUnitRange(img.data, `${where}.images.`, key);
         images.set(key, { data: img.data, height: h, width: w });
       }
       if (spec.stateDim !== null && s.state.length !== spec.stateDim) {
-        throw new Error(`${where}.state: expected ${spec.stateDim} values (input_features ${STATE_KEY}), got ${s.state.length}`);
+        throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.state: expected ${spec.stateDim} values (input_features ${STATE_KEY}), got ${s.state.length}`);
       }
       if (s.actionIsPad.length !== spec.chunkSize) {
-        throw new Error(`${where}.actionIsPad: expected chunk_size = ${spec.chunkSize} flags, got ${s.actionIsPad.length}`);
+        throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.actionIsPad: expected chunk_size = ${spec.chunkSize} flags, got ${s.actionIsPad.length}`);
       }
       if (s.actions.length !== spec.chunkSize * spec.actionDim) {
-        throw new Error(`${where}.actions: expected ${spec.chunkSize} x ${spec.actionDim} values, got ${s.actions.length}`);
+        throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.actions: expected ${spec.chunkSize} x ${spec.actionDim} values, got ${s.actions.length}`);
       }
-      if (typeof s.task !== 'string') throw new Error(`${where}.task: expected a string, got ${typeof s.task}`);
+      if (typeof s.task !== 'string') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.task: expected a string, got ${typeof s.task}`);
       checkFinite(s.state, `${where}.state`);
       checkFinite(s.actions, `${where}.actions`);
       return { images, masks: new Map(), state: s.state, language: { task: s.task }, action: s.actions, actionIsPad: s.actionIsPad };
@@ -153,7 +155,7 @@ export class Preprocessor {
   splitActions(actions: Tensor): Float32Array[] {
     const [b, c, a] = actions.shape;
     if (actions.shape.length !== 3 || b === undefined || c === undefined || a === undefined) {
-      throw new Error(`actions: expected (B, C, A), got [${actions.shape.join(', ')}]`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `actions: expected (B, C, A), got [${actions.shape.join(', ')}]`);
     }
     const ad = this.spec.actionDim;
     const data = actions.toFloat32();
@@ -188,13 +190,13 @@ export class Preprocessor {
     const present = cameras.filter((key) => samples.some((s) => s.images.has(key)));
     const missing = cameras.filter((key) => !present.includes(key));
     if (present.length === 0) {
-      throw new Error(`batch: no camera image; expected at least one of ${cameras.join(', ')} (as ${IMAGE_PREFIX}<name>)`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `batch: no camera image; expected at least one of ${cameras.join(', ')} (as ${IMAGE_PREFIX}<name>)`);
     }
     const allowed = this.config.emptyCameras;
     if (missing.length > allowed) {
       // Name the real cameras first: the placeholders' own keys are rarely what the caller forgot.
       const real = missing.filter((k) => !k.startsWith(`${IMAGE_PREFIX}empty_camera_`));
-      throw new Error(
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT',
         `${(real.length > 0 ? real : missing).join(', ')}: camera missing from the batch; the config has ${cameras.length} ` +
           `camera(s) and empty_cameras = ${allowed} placeholder(s) for missing ones, ${missing.length} are missing`,
       );
@@ -261,7 +263,7 @@ export class Preprocessor {
     const padded = new Float32Array(samples.length * s);
     samples.forEach((sample, i) => {
       if (sample.state.length !== dim) {
-        throw new Error(`robot ${i}: ${STATE_KEY}: ${sample.state.length} values, robot 0 has ${dim}; a batch shares one state width`);
+        throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `robot ${i}: ${STATE_KEY}: ${sample.state.length} values, robot 0 has ${dim}; a batch shares one state width`);
       }
       padded.set(this.normalizer.normalizeInput(STATE_KEY, sample.state), i * s);
     });
@@ -281,13 +283,13 @@ export class Preprocessor {
     const pad = this.tokenizer?.padTokenId ?? 0;
     if (taskRows.length > 0) {
       const slot = this.tokenizerSlot;
-      if ('missing' in slot) throw new Error(`task: a task string needs the VLM's tokenizer (or pass observation.language.tokens): ${slot.missing}`);
+      if ('missing' in slot) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `task: a task string needs the VLM's tokenizer (or pass observation.language.tokens): ${slot.missing}`);
       const tok = slot.tokenizeTasks(
         taskRows.map((i) => (samples[i]!.language as { task: string }).task),
         { maxLength: this.config.tokenizerMaxLength, padTo: this.config.padLanguageTo },
       );
       if (tok.ids.some((id) => id >= this.spec.vocabSize)) {
-        throw new Error(`task: the tokenizer produced ids >= the VLM's vocabulary size ${this.spec.vocabSize}: wrong tokenizer for this model`);
+        throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `task: the tokenizer produced ids >= the VLM's vocabulary size ${this.spec.vocabSize}: wrong tokenizer for this model`);
       }
       taskRows.forEach((i, r) => {
         rows[i] = { ids: tok.ids.subarray(r * tok.length, (r + 1) * tok.length), mask: tok.mask.subarray(r * tok.length, (r + 1) * tok.length) };
@@ -315,7 +317,7 @@ export class Preprocessor {
     if (withAction === 0 && !required) return;
     if (withAction !== samples.length) {
       const i = samples.findIndex((s) => !s.action);
-      throw new Error(`robot ${i}: action: missing while other samples of the batch have one`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `robot ${i}: action: missing while other samples of the batch have one`);
     }
     const { chunkSize: c, actionDim: ad } = this.spec;
     const a = this.config.maxActionDim;
@@ -340,7 +342,7 @@ export class Preprocessor {
 
 function checkFinite(values: ArrayLike<number>, where: string): void {
   for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) throw new Error(`${where}: ${Number.isNaN(values[i]) ? 'NaN' : 'infinite value'} at index ${i}`);
+    if (!Number.isFinite(values[i])) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}: ${Number.isNaN(values[i]) ? 'NaN' : 'infinite value'} at index ${i}`);
   }
 }
 
@@ -358,9 +360,4 @@ function toSigned(t: Tensor): Tensor {
   const d = t.data() as Float32Array;
   for (let i = 0; i < d.length; i++) d[i] = d[i]! * 2 - 1;
   return t;
-}
-
-/** The trainer's entry point: dataset samples -> {observation, actions, actionIsPad}. */
-export function trainingBatch(samples: readonly DatasetSample[], preprocessor: Preprocessor): TrainingBatch {
-  return preprocessor.trainingBatch(samples);
 }

@@ -37,7 +37,7 @@ export {
   type VectorInput,
 } from './inputs';
 export { writeProcessorFiles } from './processorFiles';
-export { Preprocessor, disposeBatch, trainingBatch, type PreparedBatch, type TokenizerSlot, type TrainingBatch } from './batch';
+export { Preprocessor, disposeBatch, type PreparedBatch, type TokenizerSlot, type TrainingBatch } from './batch';
 export {
   SmolVLAPolicy,
   type ChunkPrediction,

@@ -1,9 +1,10 @@
 /**
- * Robot-facing inputs (SPEC §5 "Policy wrapper"): the batch shapes a caller may pass, LeRobot's key
+ * Robot-facing inputs: the batch shapes a caller may pass, LeRobot's key
  * names (and the seeds' `obs.` alias), and their validation into one sample record per robot. Every
  * error names the key as the caller wrote it (and the robot, in a list of robots).
  */
 import { Tensor } from '../tensor';
+import { SmolVLAError } from '../errors';
 
 /** An 8-bit camera frame, row-major HWC (RGB, or RGBA with channels 4: alpha is dropped). */
 export interface RgbFrame {
@@ -116,7 +117,7 @@ export function canonicalKey(key: string): string {
 
 /** Throws an Error whose message starts with where the problem is. */
 function fail(where: string, key: string, message: string): never {
-  throw new Error(`${where}${key}: ${message}`);
+  throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}${key}: ${message}`);
 }
 
 function describe(v: unknown): string {

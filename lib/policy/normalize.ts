@@ -1,5 +1,5 @@
 /**
- * Dataset normalisation statistics (SPEC §2, §5): read from a checkpoint in either LeRobot layout,
+ * Dataset normalisation statistics: read from a checkpoint in either LeRobot layout,
  * applied as LeRobot applies them, and written back so saved checkpoints keep them.
  *
  * Layouts. Older checkpoints keep them in model.safetensors as the Normalize/Unnormalize modules'
@@ -20,6 +20,7 @@ import type { FeatureType, NormalizationMode, SmolVLAConfig } from '../config';
 import type { TensorDict } from '../model';
 import { readSafetensors } from '../safetensors';
 import { Tensor } from '../tensor';
+import { SmolVLAError } from '../errors';
 
 export interface FeatureStats {
   mean?: Float32Array;
@@ -120,7 +121,7 @@ async function readProcessorStep(dir: string, pipeline: string, registryName: st
   let eps = DEFAULT_EPS;
   if (fs.existsSync(jsonFile)) {
     const json = JSON.parse(await fs.promises.readFile(jsonFile, 'utf8')) as { steps?: unknown };
-    if (!Array.isArray(json.steps)) throw new Error(`${jsonFile}: expected a 'steps' list (a LeRobot processor pipeline)`);
+    if (!Array.isArray(json.steps)) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${jsonFile}: expected a 'steps' list (a LeRobot processor pipeline)`);
     const step = (json.steps as Array<Record<string, unknown>>).find((s) => s.registry_name === registryName);
     if (!step) return null;
     if (typeof step.state_file === 'string') stateFile = path.join(dir, step.state_file);
@@ -132,7 +133,7 @@ async function readProcessorStep(dir: string, pipeline: string, registryName: st
     if (name) stateFile = path.join(dir, name);
   }
   if (!stateFile) return null;
-  if (!fs.existsSync(stateFile)) throw new Error(`${jsonFile}: its ${registryName} state file ${stateFile} does not exist`);
+  if (!fs.existsSync(stateFile)) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${jsonFile}: its ${registryName} state file ${stateFile} does not exist`);
   const { tensors } = await readSafetensors(stateFile);
   const stats: StatsMap = {};
   for (const [name, t] of tensors) {
@@ -227,7 +228,7 @@ export class Normalizer {
       const mode = config.normalizationMapping[type] ?? 'IDENTITY';
       if (mode === 'IDENTITY') continue;
       if (mode !== 'MEAN_STD' && mode !== 'MIN_MAX') {
-        throw new Error(`normalization_mapping: ${type} uses ${mode}, which this package does not support (MEAN_STD, MIN_MAX, IDENTITY)`);
+        throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `normalization_mapping: ${type} uses ${mode}, which this package does not support (MEAN_STD, MIN_MAX, IDENTITY)`);
       }
       // A camera's statistics are per channel ((C, 1, 1) in LeRobot); others cover the whole shape.
       const dim = type === 'VISUAL' ? (shape[0] ?? 3) : shape.reduce((p, s) => p * s, 1);
@@ -251,7 +252,7 @@ export class Normalizer {
     }
     this.missing = [...missing];
     if (problems.size > 0) {
-      throw new Error(
+      throw new SmolVLAError('ERR_SMOLVLA_CONFIG',
         `normalisation statistics missing for ${[...problems].join(', ')}. A LeRobot checkpoint keeps them as ` +
           `normalize_inputs/unnormalize_outputs buffers in model.safetensors or in policy_preprocessor/policy_postprocessor ` +
           `files; pass them explicitly otherwise (the stats option, e.g. the dataset's meta/stats.json).`,
@@ -262,9 +263,9 @@ export class Normalizer {
   private transform(key: string, mode: 'MEAN_STD' | 'MIN_MAX', dim: number, entry: FeatureStats): Transform {
     const get = (n: StatName): Float32Array => {
       const v = entry[n]!;
-      if (v.length !== dim) throw new Error(`statistics of ${key}: ${n} has ${v.length} values, the feature has ${dim}`);
+      if (v.length !== dim) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `statistics of ${key}: ${n} has ${v.length} values, the feature has ${dim}`);
       const bad = v.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) throw new Error(`statistics of ${key}: ${n}[${bad}] is ${v[bad]}`);
+      if (bad >= 0) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `statistics of ${key}: ${n}[${bad}] is ${v[bad]}`);
       return v;
     };
     if (mode === 'MEAN_STD') return { mode, dim, a: get('mean'), b: get('std') };

@@ -1,13 +1,14 @@
 /**
- * SmolVLAPolicy: the robot-facing policy (SPEC §5 "Policy wrapper", "CLS similarity", "Cache request";
- * §6 first bullets). Raw robot observations in, un-normalised action chunks out, with the inference
- * guide's state machine: the previous call's CLS output, the similarity of the current CLS token 0 to
+ * SmolVLAPolicy: the robot-facing policy. Raw robot observations in, un-normalised action chunks out,
+ * with the inference guide's state machine: the previous call's CLS output, the similarity of the current CLS token 0 to
  * the previous CLS token 1, and the cache decision `mean > threshold` (strictly). Calls on one policy
  * run one after another; the model itself runs off the event loop.
  */
 import { readConfig, type SmolVLAConfig } from '../config';
+import { argumentError, SmolVLAError } from '../errors';
 import type { DatasetSample } from '../data';
-import { KVCache, SmolVLAModel, type Cancellable, type LoadOptions, type LoadReport, type ModelOptions, type TensorDict } from '../model';
+import { type KVCache, SmolVLAModel, type Cancellable, type LoadOptions, type LoadReport, type ModelOptions, type TensorDict } from '../model';
+import { abortError } from '../model/cancel';
 import { clsSimilarity } from '../ops';
 import { disposeAll, type Tensor } from '../tensor';
 import { Preprocessor, type PreparedBatch, type TrainingBatch } from './batch';
@@ -33,7 +34,7 @@ export interface PolicyCreateOptions extends Omit<ModelOptions, 'tokens'> {
 export interface PolicyLoadOptions extends Omit<LoadOptions, 'tokens'> {
   /**
    * Default: searched (the checkpoint folder, then a local folder or the Hugging Face cache for
-   * vlm_model_name); a path is searched after the checkpoint folder (SPEC §5 order); null: none.
+   * vlm_model_name); a path is searched after the checkpoint folder; null: none.
    */
   tokenizer?: TokenizerOption;
   /** Statistics replacing the checkpoint's (e.g. a new dataset's). */
@@ -92,11 +93,7 @@ export interface ForwardResult {
 }
 
 function abortIfNeeded(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    const err = new Error(signal.reason instanceof Error ? signal.reason.message : 'the operation was aborted');
-    err.name = 'AbortError';
-    throw err;
-  }
+  if (signal?.aborted) throw abortError(signal);
 }
 
 async function resolveTokenizer(option: TokenizerOption | undefined, dir: string | null, config: SmolVLAConfig): Promise<VlmSlot | null> {
@@ -114,15 +111,15 @@ async function resolveTokenizer(option: TokenizerOption | undefined, dir: string
   }
 }
 
-/** The image special-token ids when the config asks for them (SPEC §3). */
+/** The image special-token ids when the config asks for them. */
 function tokenIds(config: SmolVLAConfig, slot: VlmSlot | null): ModelOptions['tokens'] {
   if (!config.addImageSpecialTokens) return undefined;
-  if (!slot) throw new Error('add_image_special_tokens: the image token ids come from the VLM tokenizer, and none was given (tokenizer option)');
-  if ('missing' in slot) throw new Error(`add_image_special_tokens needs the VLM tokenizer: ${slot.missing}`);
+  if (!slot) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', 'add_image_special_tokens: the image token ids come from the VLM tokenizer, and none was given (tokenizer option)');
+  if ('missing' in slot) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `add_image_special_tokens needs the VLM tokenizer: ${slot.missing}`);
   return slot.imageSpecialTokens();
 }
 
-export class SmolVLAPolicy {
+export class SmolVLAPolicy implements Disposable, AsyncDisposable {
   readonly model: SmolVLAModel;
   readonly config: SmolVLAConfig;
   readonly normalizer: Normalizer;
@@ -200,7 +197,7 @@ export class SmolVLAPolicy {
   }
 
   set clsThreshold(value: number) {
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new RangeError(`clsThreshold: expected a finite number, got ${String(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw argumentError('clsThreshold', 'a finite number', value);
     this.threshold = value;
   }
 
@@ -210,7 +207,7 @@ export class SmolVLAPolicy {
   }
 
   /**
-   * Predicts an action chunk per robot (SPEC §5/§6). With computeClsSimilarity the CLS state machine
+   * Predicts an action chunk per robot. With computeClsSimilarity the CLS state machine
    * runs: the first call after reset() gives similarity null and shouldCache true; later calls compare
    * with the previous call's CLS output, which only such calls replace. With calCache the prefix pass's
    * cache and delta actions come back instead of actions (and the similarity of that same pass). With
@@ -229,7 +226,7 @@ export class SmolVLAPolicy {
     return this.serial.run(async () => {
       const size = this.preprocessor.sizeOf(batch);
       if (this.queue.length > 0 && size !== this.queueBatch) {
-        throw new Error(`selectAction: the batch has ${size} robot(s) but the queued actions are for ${this.queueBatch}; call reset() when the robots change`);
+        throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `selectAction: the batch has ${size} robot(s) but the queued actions are for ${this.queueBatch}; call reset() when the robots change`);
       }
       if (this.queue.length === 0) {
         const generation = this.generation;
@@ -266,7 +263,7 @@ export class SmolVLAPolicy {
           ? await this.model.forwardDelta(prepared.observation, pad)
           : await this.model.forwardMain(prepared.observation, prepared.actions!, { ...pad, ...options });
         const total = r.losses.loss ?? r.losses.delta_loss;
-        if (!total) throw new Error(`forward: the objective reported no loss (got ${Object.keys(r.losses).join(', ')})`);
+        if (!total) throw new SmolVLAError('ERR_SMOLVLA', `forward: the objective reported no loss (got ${Object.keys(r.losses).join(', ')})`);
         return { loss: total.toFloat32()[0]!, losses: r.losses };
       } finally {
         disposeAll(prepared);
@@ -284,8 +281,43 @@ export class SmolVLAPolicy {
     return this.preprocessor.prepare(batch);
   }
 
-  trainableParameters(): Array<{ name: string; shape: number[] }> {
+  trainableParameters(): Promise<Array<{ name: string; shape: number[] }>> {
     return this.model.trainableParameters();
+  }
+
+  /**
+   * The delta expert's velocity for model-space actions x (B, C, max_action_dim) at t = 0.5 against a
+   * cache of this policy's model: the correction a serving refine step adds (the caller disposes it).
+   */
+  deltaStep(cache: KVCache, x: Tensor): Promise<Tensor> {
+    return this.model.deltaStep(cache, x);
+  }
+
+  /** Model-space actions (B, n, max_action_dim) -> per robot n x action_dim, cropped and un-normalised. */
+  splitActions(actions: Tensor): Float32Array[] {
+    return this.preprocessor.splitActions(actions);
+  }
+
+  get disposed(): boolean {
+    return this.model.disposed;
+  }
+
+  /**
+   * Frees the model's weights and the stored CLS output now. A call already running completes; later
+   * calls reject with ERR_SMOLVLA_DISPOSED. `await using` (Symbol.asyncDispose) waits for queued calls first.
+   */
+  dispose(): void {
+    this.reset();
+    this.model.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.serial.run(async () => undefined);
+    this.dispose();
   }
 
   /** Writes the checkpoint with its normalisation statistics (older in-file layout) and tokenizer. */
@@ -301,21 +333,23 @@ export class SmolVLAPolicy {
 
   private checkOptions(batch: PolicyBatch | null, o: PredictOptions): void {
     if (o.pastKeyValues && o.calCache) {
-      throw new Error('predictActionChunk: calCache computes a new cache; it cannot be combined with pastKeyValues (a given cache)');
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'predictActionChunk: calCache computes a new cache; it cannot be combined with pastKeyValues (a given cache)');
     }
     if (o.computeClsSimilarity && !this.config.useClsHead) {
-      throw new Error('predictActionChunk: computeClsSimilarity needs the CLS head (use_cls_head is false in this config)');
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'predictActionChunk: computeClsSimilarity needs the CLS head (use_cls_head is false in this config)');
     }
-    if (o.actionContext && !o.calCache) throw new Error('predictActionChunk: actionContext is only used with calCache');
-    if (o.prefixPadMasks && !o.pastKeyValues) throw new Error('predictActionChunk: prefixPadMasks belongs to pastKeyValues; give both or neither');
-    if (batch === null && !o.pastKeyValues) throw new Error('predictActionChunk: a batch is required unless pastKeyValues is given');
+    if (o.actionContext && !o.calCache) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'predictActionChunk: actionContext is only used with calCache');
+    if (o.prefixPadMasks && !o.pastKeyValues) {
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'predictActionChunk: prefixPadMasks is only checked against pastKeyValues; it cannot be given without it');
+    }
+    if (batch === null && !o.pastKeyValues) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'predictActionChunk: a batch is required unless pastKeyValues is given');
   }
 
   private checkShape(name: string, t: Tensor, expected: Array<number | null>): void {
     const shape = t.shape;
     if (shape.length !== expected.length || expected.some((e, i) => e !== null && e !== shape[i])) {
       const want = expected.map((e) => e ?? 'n').join(', ');
-      throw new Error(`predictActionChunk: ${name} must have shape (${want}), got [${shape.join(', ')}]`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `predictActionChunk: ${name} must have shape (${want}), got [${shape.join(', ')}]`);
     }
   }
 
@@ -328,10 +362,10 @@ export class SmolVLAPolicy {
     if (o.timeoutMs !== undefined) cancel.timeoutMs = o.timeoutMs;
     if (o.pastKeyValues) {
       const cache = o.pastKeyValues;
-      if (cache.disposed) throw new Error('predictActionChunk: pastKeyValues was disposed');
+      if (cache.disposed) throw new SmolVLAError('ERR_SMOLVLA_DISPOSED', 'predictActionChunk: pastKeyValues was disposed');
       const b = cache.batchSize;
       if (batch !== null && this.preprocessor.sizeOf(batch) !== b) {
-        throw new Error(`predictActionChunk: the batch has ${this.preprocessor.sizeOf(batch)} sample(s), pastKeyValues was made for ${b}`);
+        throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `predictActionChunk: the batch has ${this.preprocessor.sizeOf(batch)} sample(s), pastKeyValues was made for ${b}`);
       }
       if (o.prefixPadMasks) this.checkShape('prefixPadMasks', o.prefixPadMasks, [b, cache.prefixLength]);
       if (o.noise) this.checkShape('noise', o.noise, [b, c, a]);
@@ -342,7 +376,8 @@ export class SmolVLAPolicy {
     const b = prepared.size;
     try {
       if (o.computeClsSimilarity && this.prevCls && this.prevCls.shape[0] !== b) {
-        throw new Error(
+        throw new SmolVLAError(
+          'ERR_SMOLVLA_ARGUMENT',
           `predictActionChunk: the batch has ${b} sample(s) but the stored CLS output of the previous call has ${this.prevCls.shape[0]}; ` +
             'call reset() when the robots change (e.g. at an episode start)',
         );
@@ -376,7 +411,7 @@ export class SmolVLAPolicy {
     return { batchSize: b, similarity: null, shouldCache: true, perSampleShouldCache: new Array<boolean>(b).fill(true) };
   }
 
-  /** The CLS state machine on a fresh prefix pass's cache (SPEC §5). */
+  /** The CLS state machine on a fresh prefix pass's cache. */
   private similarity(
     cache: KVCache,
     b: number,

@@ -1,10 +1,10 @@
 /**
- * The VLM's tokenizer (SPEC §5 "Language"): a Hugging Face `tokenizer.json` (+ `tokenizer_config.json`)
+ * The VLM's tokenizer: a Hugging Face `tokenizer.json` (+ `tokenizer_config.json`)
  * run by @huggingface/tokenizers, used as LeRobot's SmolVLA uses it: the task text with a newline
  * appended, special tokens as the tokenizer's post-processor adds them (transformers' default
  * add_special_tokens=True; SmolVLM2's ByteLevel post-processor adds none), truncated to
  * tokenizer_max_length, padded on the right to the longest row or to tokenizer_max_length.
- * Checkpoints carry no tokenizer, so `loadTokenizer` searches the places SPEC §5 lists.
+ * Checkpoints carry no tokenizer, so `loadTokenizer` searches the places listed below.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,6 +14,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 
 import type { PadLanguageTo } from '../config';
 import type { TokenIds } from '../model';
+import { SmolVLAError } from '../errors';
 
 /** SmolVLM's image framing tokens (LeRobot: start = [fake, global], end = [fake]). */
 export const FAKE_IMAGE_TOKEN = '<fake_token_around_image>';
@@ -72,7 +73,7 @@ export class VlmTokenizer implements TaskTokenizer {
 
   constructor(tokenizerJson: Json, tokenizerConfig: Json = {}, source = '<memory>') {
     if (!isObject(tokenizerJson) || !isObject(tokenizerJson.model)) {
-      throw new Error(`tokenizer ${source}: expected a tokenizer.json object with a 'model' entry`);
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `tokenizer ${source}: expected a tokenizer.json object with a 'model' entry`);
     }
     this.source = source;
     this.tokenizerJson = tokenizerJson;
@@ -80,7 +81,7 @@ export class VlmTokenizer implements TaskTokenizer {
     try {
       this.tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
     } catch (err) {
-      throw new Error(`tokenizer ${source}: cannot be built: ${(err as Error).message}`, { cause: err });
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `tokenizer ${source}: cannot be built: ${(err as Error).message}`, { cause: err });
     }
     this.padTokenId = this.resolvePadId();
   }
@@ -89,7 +90,7 @@ export class VlmTokenizer implements TaskTokenizer {
   static async fromFile(file: string): Promise<VlmTokenizer> {
     const parse = async (f: string): Promise<Json> => {
       const value = JSON.parse(await fs.promises.readFile(f, 'utf8')) as unknown;
-      if (!isObject(value)) throw new Error(`${f}: expected a JSON object`);
+      if (!isObject(value)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${f}: expected a JSON object`);
       return value;
     };
     const configFile = path.join(path.dirname(file), 'tokenizer_config.json');
@@ -101,7 +102,7 @@ export class VlmTokenizer implements TaskTokenizer {
     const pad = tokenContent(this.tokenizerConfig.pad_token);
     if (pad !== undefined) {
       const id = this.tokenizer.token_to_id(pad);
-      if (id === undefined) throw new Error(`tokenizer ${this.source}: pad_token '${pad}' is not in the vocabulary`);
+      if (id === undefined) throw new SmolVLAError('ERR_SMOLVLA_IO', `tokenizer ${this.source}: pad_token '${pad}' is not in the vocabulary`);
       return id;
     }
     const padding = this.tokenizerJson.padding;
@@ -142,17 +143,17 @@ export class VlmTokenizer implements TaskTokenizer {
    */
   tokenizeTasks(tasks: readonly string[], options: TokenizeOptions): TokenizedBatch {
     if (!Number.isInteger(options.maxLength) || options.maxLength < 1) {
-      throw new RangeError(`tokenizer_max_length: expected a positive integer, got ${String(options.maxLength)}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `tokenizer_max_length: expected a positive integer, got ${String(options.maxLength)}`);
     }
     // transformers refuses to pad without a pad token even when no row needs padding; so do we.
     if (this.padTokenId === null) {
-      throw new Error(
+      throw new SmolVLAError('ERR_SMOLVLA_IO',
         `tokenizer ${this.source} has no pad token: set 'pad_token' in its tokenizer_config.json ` +
           `(SmolVLM2 uses "<|im_end|>") so task tokens can be padded as LeRobot pads them`,
       );
     }
     const rows = tasks.map((task, i) => {
-      if (typeof task !== 'string') throw new TypeError(`task[${i}]: expected a string, got ${typeof task}`);
+      if (typeof task !== 'string') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `task[${i}]: expected a string, got ${typeof task}`);
       return this.encode(task.endsWith('\n') ? task : `${task}\n`).slice(0, options.maxLength);
     });
     const length = options.padTo === 'max_length' ? options.maxLength : Math.max(0, ...rows.map((r) => r.length));
@@ -171,7 +172,7 @@ export class VlmTokenizer implements TaskTokenizer {
     const global = this.tokenId(GLOBAL_IMAGE_TOKEN);
     const absent = [fake === undefined ? FAKE_IMAGE_TOKEN : null, global === undefined ? GLOBAL_IMAGE_TOKEN : null].filter(Boolean);
     if (fake === undefined || global === undefined) {
-      throw new Error(`add_image_special_tokens: tokenizer ${this.source} lacks ${absent.join(' and ')} (SmolVLM's image tokens)`);
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `add_image_special_tokens: tokenizer ${this.source} lacks ${absent.join(' and ')} (SmolVLM's image tokens)`);
     }
     return { imageStartTokens: [fake, global], imageEndTokens: [fake] };
   }
@@ -229,7 +230,7 @@ function cachedTokenizer(cacheDir: string, repoId: string): string | null {
 }
 
 /**
- * Finds and reads the VLM's tokenizer (SPEC §5): the checkpoint folder's tokenizer.json, then the
+ * Finds and reads the VLM's tokenizer: the checkpoint folder's tokenizer.json, then the
  * explicit path, then a local folder named vlm_model_name, then the Hugging Face cache for it.
  * A string is an explicit path. Throws an Error listing where it looked and where to put the file.
  */
@@ -242,7 +243,7 @@ export async function loadTokenizer(source: TokenizerSearch | string): Promise<V
   };
   let found: string | null = null;
   if (s.path !== undefined && !fs.existsSync(s.path)) {
-    throw new Error(`tokenizer: the path ${s.path} does not exist (expected a tokenizer.json or a folder holding one)`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `tokenizer: the path ${s.path} does not exist (expected a tokenizer.json or a folder holding one)`);
   }
   if (s.checkpointDir) found = tryFile(path.join(s.checkpointDir, 'tokenizer.json'));
   if (!found && s.path !== undefined) {
@@ -260,7 +261,7 @@ export async function loadTokenizer(source: TokenizerSearch | string): Promise<V
   }
   if (found) return VlmTokenizer.fromFile(found);
   const name = s.vlmModelName ?? '<vlm_model_name>';
-  throw new Error(
+  throw new SmolVLAError('ERR_SMOLVLA_IO',
     `tokenizer: no tokenizer.json found for '${name}'. Looked in:\n  ${looked.join('\n  ') || '(nowhere: nothing to search)'}\n` +
       `Put the VLM's tokenizer.json (and tokenizer_config.json) into the checkpoint folder` +
       (s.checkpointDir ? ` ${s.checkpointDir}` : '') +

@@ -3,6 +3,7 @@
  * report opens offline and can be attached anywhere. Shared by the serving report and the training
  * report.
  */
+import { SmolVLAError } from '../errors';
 export interface ChartSeries {
   name: string;
   /** [x, y] pairs in x order; a null y breaks the line. */
@@ -55,7 +56,7 @@ export function escapeHtml(text: string): string {
 }
 
 function color(value: string, field: string): string {
-  if (!COLOR.test(value)) throw new RangeError(`${field}: expected a CSS colour (#rgb, a name or rgb()/rgba()), got '${value}'`);
+  if (!COLOR.test(value)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${field}: expected a CSS colour (#rgb, a name or rgb()/rgba()), got '${value}'`);
   return value;
 }
 
@@ -135,7 +136,7 @@ export function lineChartSvg(series: readonly ChartSeries[], options: LineChartO
   const m = { l: 60, r: 16, t: options.title ? 30 : 12, b: 40 + legendRows * legendRowHeight + (legendRows > 0 ? 4 : 0) };
   const plotW = width - m.l - m.r;
   const plotH = height - m.t - m.b;
-  if (plotW < 50 || plotH < 50) throw new RangeError(`lineChartSvg: width ${width} x height ${height} leaves no room for the plot`);
+  if (plotW < 50 || plotH < 50) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `lineChartSvg: width ${width} x height ${height} leaves no room for the plot`);
 
   const xs: number[] = [];
   const ys: number[] = [];

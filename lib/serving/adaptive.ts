@@ -1,5 +1,5 @@
 /**
- * Adaptive CLS-similarity threshold (SPEC §6, the inference guide's "场景 3: 自适应阈值").
+ * Adaptive CLS-similarity threshold (the inference guide's "场景 3: 自适应阈值").
  *
  * **Direction.** The cache rule is `similarity > threshold → cache`, as in the published code, so a
  * *lower* threshold caches *more*. The guide's prose reads it the other way round: it calls 0.3
@@ -10,6 +10,7 @@
  * it → *raise* the threshold (recompute more). Likewise, in the guide's scenario table read "static
  * workstation: lower threshold (≈0.3), dynamic scene: higher threshold (≈0.7)".
  */
+import { SmolVLAError } from '../errors';
 
 export interface AdaptiveThresholdOptions {
   /** Decisions the hit rate is measured over (default 100). */
@@ -42,7 +43,7 @@ export interface AdaptiveUpdate {
 
 function checkNumber(name: string, value: number, lo: number, hi: number, integer = false): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi || (integer && !Number.isInteger(value))) {
-    throw new RangeError(`AdaptiveThreshold ${name}: expected ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${String(value)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `AdaptiveThreshold ${name}: expected ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${String(value)}`);
   }
   return value;
 }
@@ -82,10 +83,10 @@ export class AdaptiveThreshold {
     this.minThreshold = checkNumber('minThreshold', options.minThreshold ?? 0.2, -1, 1);
     this.maxThreshold = checkNumber('maxThreshold', options.maxThreshold ?? 0.8, -1, 1);
     if (this.minHitRate > this.maxHitRate) {
-      throw new RangeError(`AdaptiveThreshold: minHitRate (${this.minHitRate}) must not exceed maxHitRate (${this.maxHitRate})`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `AdaptiveThreshold: minHitRate (${this.minHitRate}) must not exceed maxHitRate (${this.maxHitRate})`);
     }
     if (this.minThreshold > this.maxThreshold) {
-      throw new RangeError(`AdaptiveThreshold: minThreshold (${this.minThreshold}) must not exceed maxThreshold (${this.maxThreshold})`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `AdaptiveThreshold: minThreshold (${this.minThreshold}) must not exceed maxThreshold (${this.maxThreshold})`);
     }
   }
 
@@ -104,8 +105,8 @@ export class AdaptiveThreshold {
    * the threshold to use next.
    */
   observe(cached: boolean, threshold: number): AdaptiveUpdate {
-    if (typeof cached !== 'boolean') throw new TypeError(`AdaptiveThreshold.observe cached: expected a boolean, got ${String(cached)}`);
-    if (!Number.isFinite(threshold)) throw new RangeError(`AdaptiveThreshold.observe threshold: expected a finite number, got ${String(threshold)}`);
+    if (typeof cached !== 'boolean') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `AdaptiveThreshold.observe cached: expected a boolean, got ${String(cached)}`);
+    if (!Number.isFinite(threshold)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `AdaptiveThreshold.observe threshold: expected a finite number, got ${String(threshold)}`);
     this.decisions.push(cached);
     if (cached) this.hits++;
     if (this.decisions.length > this.window) {

@@ -1,10 +1,11 @@
 /**
- * Threshold calibration (SPEC §6). Nothing in the training objective teaches CLS token 0 at step t
+ * Threshold calibration. Nothing in the training objective teaches CLS token 0 at step t
  * to match token 1 at step t − 1, so a usable `cls_similarity_threshold` depends on the model:
  * measure similarities of consecutive frames from unchanged scenes and from scene changes, and pick
  * the threshold that separates them best under the rule `similarity > threshold → cache`.
  */
 import type { PolicyLike } from './server';
+import { SmolVLAError } from '../errors';
 
 export interface SimilaritySummary {
   count: number;
@@ -31,10 +32,10 @@ export interface Calibration {
 const COSINE_SLACK = 1e-4;
 
 function checkSimilarities(name: string, values: readonly number[]): number[] {
-  if (!Array.isArray(values) || values.length === 0) throw new RangeError(`calibrateThreshold ${name}: expected a non-empty array of similarities`);
+  if (!Array.isArray(values) || values.length === 0) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `calibrateThreshold ${name}: expected a non-empty array of similarities`);
   return values.map((v, i) => {
     if (typeof v !== 'number' || !Number.isFinite(v) || Math.abs(v) > 1 + COSINE_SLACK) {
-      throw new RangeError(`calibrateThreshold ${name}[${i}]: expected a cosine similarity in [-1, 1], got ${String(v)}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `calibrateThreshold ${name}[${i}]: expected a cosine similarity in [-1, 1], got ${String(v)}`);
     }
     return Math.min(1, Math.max(-1, v));
   });
@@ -116,7 +117,7 @@ export function calibrateThreshold(unchangedSimilarities: readonly number[], cha
  */
 export async function sequenceSimilarities(policy: PolicyLike, frames: readonly unknown[], options: { signal?: AbortSignal } = {}): Promise<number[]> {
   if (!Array.isArray(frames) || frames.length < 2) {
-    throw new RangeError(`sequenceSimilarities frames: expected at least 2 frames, got ${Array.isArray(frames) ? frames.length : String(frames)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `sequenceSimilarities frames: expected at least 2 frames, got ${Array.isArray(frames) ? frames.length : String(frames)}`);
   }
   const out: number[] = [];
   policy.reset();
@@ -128,7 +129,7 @@ export async function sequenceSimilarities(policy: PolicyLike, frames: readonly 
       r.actionsTensor?.dispose();
       r.obsClsOut?.dispose();
       if (i === 0) continue;
-      if (!r.similarity) throw new Error(`sequenceSimilarities: the policy measured no similarity for frame ${i}`);
+      if (!r.similarity) throw new SmolVLAError('ERR_SMOLVLA', `sequenceSimilarities: the policy measured no similarity for frame ${i}`);
       out.push(...r.similarity.perSample);
     }
   } finally {
@@ -152,7 +153,7 @@ export async function calibratePolicy(
 ): Promise<Calibration & { unchangedSimilarities: number[]; changedSimilarities: number[] }> {
   const measure = async (name: keyof CalibrationScenes): Promise<number[]> => {
     const sequences = scenes[name];
-    if (!Array.isArray(sequences) || sequences.length === 0) throw new RangeError(`calibratePolicy scenes.${name}: expected a non-empty array of frame sequences`);
+    if (!Array.isArray(sequences) || sequences.length === 0) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `calibratePolicy scenes.${name}: expected a non-empty array of frame sequences`);
     const all: number[] = [];
     for (const [i, frames] of sequences.entries()) {
       try {

@@ -5,7 +5,7 @@
  */
 import type { RobotObservation } from '../policy/inputs';
 
-/** How a request was answered (SPEC-level decisions of the CLS state machine; `remote` when unknown). */
+/** How a request was answered (decisions of the CLS state machine; `remote` when unknown). */
 export type ChunkDecision = 'miss' | 'hit-skip' | 'hit-refine' | 'reuse' | 'remote';
 
 export interface ChunkRequestOptions {

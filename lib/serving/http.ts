@@ -23,6 +23,7 @@ import {
   type MessageLimits,
 } from './messages';
 import type { PolicyServer, ServerStepResult } from './server';
+import { SmolVLAError } from '../errors';
 
 export interface PolicyHttpServerOptions {
   /** Default 127.0.0.1. */
@@ -66,11 +67,11 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 const ROUTES: Record<string, string> = { '/act': 'POST', '/reset': 'POST', '/stats': 'GET' };
 
 function checkLimit(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`PolicyHttpServer ${name}: expected an integer >= 1, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 1) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyHttpServer ${name}: expected an integer >= 1, got ${String(value)}`);
   return value;
 }
 
-export class PolicyHttpServer {
+export class PolicyHttpServer implements AsyncDisposable {
   readonly server: PolicyServer;
   private readonly http: http.Server;
   private readonly host: string;
@@ -86,10 +87,10 @@ export class PolicyHttpServer {
     this.server = server;
     this.host = options.host ?? '127.0.0.1';
     if (!LOOPBACK.has(this.host) && !options.allowNonLoopback) {
-      throw new Error(`PolicyHttpServer host: '${this.host}' is not loopback; the server has no authentication, pass allowNonLoopback: true to expose it anyway`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyHttpServer host: '${this.host}' is not loopback; the server has no authentication, pass allowNonLoopback: true to expose it anyway`);
     }
     this.port = options.port ?? 0;
-    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) throw new RangeError(`PolicyHttpServer port: expected an integer in [0, 65535], got ${String(this.port)}`);
+    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyHttpServer port: expected an integer in [0, 65535], got ${String(this.port)}`);
     this.maxBodyBytes = checkLimit('maxBodyBytes', options.maxBodyBytes ?? 8 * 1024 * 1024);
     this.maxConcurrent = checkLimit('maxConcurrent', options.maxConcurrent ?? 4);
     this.requestTimeoutMs = checkLimit('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
@@ -122,6 +123,18 @@ export class PolicyHttpServer {
     });
   }
 
+  /**
+   * close() that also succeeds when the server is not listening (never started, or closed already);
+   * `await using` calls it. The PolicyServer behind it stays the caller's.
+   */
+  async dispose(): Promise<void> {
+    if (this.http.listening) await this.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (this.inFlight >= this.maxConcurrent) {
       res.setHeader('Retry-After', '1');
@@ -132,7 +145,7 @@ export class PolicyHttpServer {
     res.once('close', () => this.inFlight--);
     const aborted = new AbortController();
     res.once('close', () => {
-      if (!res.writableFinished) aborted.abort(new Error('the client closed the connection'));
+      if (!res.writableFinished) aborted.abort(new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'the client closed the connection'));
     });
     try {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -216,7 +229,7 @@ export class PolicyHttpServer {
       req.on('data', onData);
       req.once('end', () => settle(null));
       req.once('error', (err) => settle(err));
-      req.once('close', () => settle(new Error('the client closed the connection')));
+      req.once('close', () => settle(new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'the client closed the connection')));
     });
   }
 }

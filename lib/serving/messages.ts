@@ -6,7 +6,7 @@
  * who can reach the port: huggingface/lerobot issue #3047).
  */
 import { cameraKeys, type SmolVLAConfig } from '../config';
-import { stateDim } from '../model';
+import { stateDim } from '../config';
 import { Tensor } from '../tensor';
 
 /** A validation failure; `field` is the JSON path of the offending value. */

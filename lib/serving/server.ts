@@ -1,10 +1,10 @@
 /**
- * PolicyServer: the inference guide's policy server (SPEC §6) as an in-process control-loop helper.
+ * PolicyServer: the inference guide's policy server as an in-process control-loop helper.
  *
  * The guide's server keeps a bounded queue of KV caches and clears it on a scene change; its
  * "advanced" version runs the prefix twice per step. Here each checked call runs ONE prefix pass
  * (`calCache` with the similarity), and the decision uses it to save compute where the cost is
- * (SPEC §6: prefix ≈ 70 % of a step, the 10-step decode ≈ 30 %, one delta step ≈ 3 %):
+ * (prefix ≈ 70 % of a step, the 10-step decode ≈ 30 %, one delta step ≈ 3 %):
  *
  * - **miss** — the first call, a scene change, or a stable scene whose queued chunk ran out: sample
  *   a new chunk by decoding against the fresh cache; it replaces the action queue.
@@ -20,13 +20,14 @@
  *   reuseSteps + 1 control steps.
  */
 import type { SmolVLAConfig } from '../config';
-import type { KVCache, SmolVLAModel } from '../model';
+import { argumentError, SmolVLAError } from '../errors';
+import type { KVCache } from '../model';
 import { Tensor } from '../tensor';
 import { AdaptiveThreshold, type AdaptiveThresholdOptions, type ThresholdAdjustment } from './adaptive';
 import { SerialQueue } from '../util/serial';
 import { ServingStats, type DecisionKind, type MissReason, type StatsSummary } from './stats';
 
-/** Options of `PolicyLike.predictActionChunk` (the policy's own names, SPEC §5–§6). */
+/** Options of `PolicyLike.predictActionChunk` (the policy's own names). */
 export interface PolicyLikePredictOptions {
   computeClsSimilarity?: boolean;
   /** Prefix pass only: return the cache (and, with the similarity, the decision) instead of sampling. */
@@ -59,17 +60,21 @@ export interface PolicyLikeResult {
  */
 export interface PolicyLike {
   config: SmolVLAConfig;
-  model: SmolVLAModel;
   predictActionChunk(batch: unknown, options?: PolicyLikePredictOptions): Promise<PolicyLikeResult>;
   /** Clears the stored previous CLS output (every episode start). */
   reset(): void;
   /** The similarity threshold used for `shouldCache` (settable: the adaptive controller moves it). */
   clsThreshold: number;
   /**
-   * Refine mode: model-space actions (B, n, A) -> per robot n x actionDim, cropped and
-   * un-normalised exactly as sampled chunks are (SmolVLAPolicy's Preprocessor).
+   * Refine mode: the delta expert's velocity for model-space actions x (B, C, A) at t = 0.5 against
+   * `cache` (the caller owns the returned tensor).
    */
-  preprocessor?: { splitActions(actions: Tensor): Float32Array[] };
+  deltaStep?(cache: KVCache, x: Tensor): Promise<Tensor>;
+  /**
+   * Refine mode: model-space actions (B, n, A) -> per robot n x actionDim, cropped and
+   * un-normalised exactly as sampled chunks are.
+   */
+  splitActions?(actions: Tensor): Float32Array[];
 }
 
 /** A KV-cache queue entry (the guide's cache_item). The cache stays native, never copied to JS. */
@@ -95,14 +100,14 @@ export type DecisionRule = 'batch-mean' | 'every-robot';
 export interface PolicyServerOptions {
   /** KV-cache queue length (default 10). */
   maxCacheEntries?: number;
-  /** What a hit does with the queued chunk (default 'skip'). 'refine' needs policy.preprocessor. */
+  /** What a hit does with the queued chunk (default 'skip'). 'refine' needs policy.deltaStep and policy.splitActions. */
   hitMode?: HitMode;
   /** Calls after a hit that skip the prefix pass (default 2; 0 disables reuse). */
   reuseSteps?: number;
   /** Actions of a new chunk that are queued (default config.nActionSteps, at most the chunk size). */
   actionSteps?: number;
   rule?: DecisionRule;
-  /** Adjust policy.clsThreshold from the hit rate: true for the SPEC defaults, or options / a controller. */
+  /** Adjust policy.clsThreshold from the hit rate: true for the defaults, or options / a controller. */
   adaptive?: boolean | AdaptiveThresholdOptions | AdaptiveThreshold;
   /** Calls kept in the statistics history (default 1000). */
   historySize?: number;
@@ -155,11 +160,11 @@ interface ChunkShape {
 }
 
 function checkInteger(name: string, value: number, min: number): number {
-  if (!Number.isInteger(value) || value < min) throw new RangeError(`PolicyServer ${name}: expected an integer >= ${min}, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < min) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyServer ${name}: expected an integer >= ${min}, got ${String(value)}`);
   return value;
 }
 
-export class PolicyServer {
+export class PolicyServer implements AsyncDisposable {
   readonly policy: PolicyLike;
   readonly stats: ServingStats;
   readonly maxCacheEntries: number;
@@ -178,20 +183,20 @@ export class PolicyServer {
 
   constructor(policy: PolicyLike, options: PolicyServerOptions = {}) {
     if (!policy.config.useClsHead) {
-      throw new Error('PolicyServer: policy.config.useClsHead is false; the hit/miss decisions need the CLS similarity (SPEC §6)');
+      throw new SmolVLAError('ERR_SMOLVLA_CONFIG', 'PolicyServer: policy.config.useClsHead is false; the hit/miss decisions need the CLS similarity');
     }
     this.policy = policy;
     this.maxCacheEntries = checkInteger('maxCacheEntries', options.maxCacheEntries ?? 10, 1);
     this.reuseSteps = checkInteger('reuseSteps', options.reuseSteps ?? 2, 0);
     this.actionSteps = checkInteger('actionSteps', options.actionSteps ?? policy.config.nActionSteps, 1);
     const hitMode = options.hitMode ?? 'skip';
-    if (hitMode !== 'skip' && hitMode !== 'refine') throw new RangeError(`PolicyServer hitMode: expected 'skip' or 'refine', got ${String(hitMode)}`);
-    if (hitMode === 'refine' && typeof policy.preprocessor?.splitActions !== 'function') {
-      throw new Error("PolicyServer hitMode 'refine': the policy has no preprocessor.splitActions (needed to map refined actions back to robot space)");
+    if (hitMode !== 'skip' && hitMode !== 'refine') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyServer hitMode: expected 'skip' or 'refine', got ${String(hitMode)}`);
+    if (hitMode === 'refine' && (typeof policy.deltaStep !== 'function' || typeof policy.splitActions !== 'function')) {
+      throw argumentError('hitMode', "'skip' for a policy without deltaStep and splitActions ('refine' corrects the queued actions with the delta expert and maps them back to robot space)", hitMode);
     }
     this.hitMode = hitMode;
     const rule = options.rule ?? 'batch-mean';
-    if (rule !== 'batch-mean' && rule !== 'every-robot') throw new RangeError(`PolicyServer rule: expected 'batch-mean' or 'every-robot', got ${String(rule)}`);
+    if (rule !== 'batch-mean' && rule !== 'every-robot') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyServer rule: expected 'batch-mean' or 'every-robot', got ${String(rule)}`);
     this.rule = rule;
     const adaptive = options.adaptive ?? false;
     this.adaptive = adaptive instanceof AdaptiveThreshold ? adaptive : adaptive === false ? null : new AdaptiveThreshold(adaptive === true ? {} : adaptive);
@@ -235,12 +240,20 @@ export class PolicyServer {
     });
   }
 
-  /** Frees the queued caches; the server refuses further calls. */
+  /**
+   * Frees the queued caches once the calls already queued have run; the server refuses further calls
+   * (ERR_SMOLVLA_DISPOSED). The policy stays the caller's: dispose it separately. `await using`
+   * calls this too.
+   */
   dispose(): Promise<void> {
     return this.serialised(async () => {
       this.clearEpisode();
       this.disposed = true;
     });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 
   private clearEpisode(): void {
@@ -254,7 +267,7 @@ export class PolicyServer {
 
   private serialised<T>(work: () => Promise<T>): Promise<T> {
     return this.serial.run(() => {
-      if (this.disposed) throw new Error('PolicyServer: used after dispose()');
+      if (this.disposed) throw new SmolVLAError('ERR_SMOLVLA_DISPOSED', 'PolicyServer: used after dispose()');
       return work();
     });
   }
@@ -280,7 +293,7 @@ export class PolicyServer {
     const cache = checked.cache;
     if (!cache) {
       checked.obsClsOut?.dispose();
-      throw new Error('PolicyServer: policy.predictActionChunk({ calCache: true }) returned no cache');
+      throw new SmolVLAError('ERR_SMOLVLA', 'PolicyServer: policy.predictActionChunk({ calCache: true }) returned no cache');
     }
 
     const similarity = checked.similarity;
@@ -335,7 +348,7 @@ export class PolicyServer {
   ): ServerStepResult {
     const next = this.actionQueue.shift();
     const shape = this.shape;
-    if (!next || !shape) throw new Error('PolicyServer: no queued action to execute (internal state error)');
+    if (!next || !shape) throw new SmolVLAError('ERR_SMOLVLA', 'PolicyServer: no queued action to execute (internal state error)');
     const actions = Array.from({ length: shape.batch }, (_, b) => next.robot.slice(b * shape.actionDim, (b + 1) * shape.actionDim));
 
     let adjustment: ThresholdAdjustment | null = null;
@@ -369,17 +382,17 @@ export class PolicyServer {
   /** A miss: the first `actionSteps` actions of the new chunk replace the queue. */
   private replaceQueue(r: PolicyLikeResult): void {
     const tensor = r.actionsTensor;
-    if (!tensor) throw new Error('PolicyServer: policy.predictActionChunk({ pastKeyValues }) returned no actionsTensor');
+    if (!tensor) throw new SmolVLAError('ERR_SMOLVLA', 'PolicyServer: policy.predictActionChunk({ pastKeyValues }) returned no actionsTensor');
     const [batch, chunk, modelDim] = tensor.shape;
     if (tensor.shape.length !== 3 || batch === undefined || chunk === undefined || modelDim === undefined) {
-      throw new Error(`PolicyServer: policy actionsTensor must be (B, C, A), got [${tensor.shape.join(', ')}]`);
+      throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy actionsTensor must be (B, C, A), got [${tensor.shape.join(', ')}]`);
     }
-    if (r.actions.length !== batch) throw new Error(`PolicyServer: policy returned ${r.actions.length} robots' actions for a batch of ${batch}`);
+    if (r.actions.length !== batch) throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy returned ${r.actions.length} robots' actions for a batch of ${batch}`);
     const actionDim = r.actions[0]!.length / chunk;
     if (!Number.isInteger(actionDim) || r.actions.some((a) => a.length !== chunk * actionDim)) {
-      throw new Error(`PolicyServer: policy actions must be ${chunk} x actionDim per robot, got lengths [${r.actions.map((a) => a.length).join(', ')}]`);
+      throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy actions must be ${chunk} x actionDim per robot, got lengths [${r.actions.map((a) => a.length).join(', ')}]`);
     }
-    if (this.actionSteps > chunk) throw new Error(`PolicyServer actionSteps: ${this.actionSteps} exceeds the chunk size ${chunk}`);
+    if (this.actionSteps > chunk) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyServer actionSteps: ${this.actionSteps} exceeds the chunk size ${chunk}`);
     const model = tensor.toFloat32().slice();
     tensor.dispose();
     this.shape = { batch, chunk, modelDim, actionDim };
@@ -408,13 +421,13 @@ export class PolicyServer {
     const xt = Tensor.from(x, [batch, chunk, modelDim]);
     let v: Float32Array;
     try {
-      const velocity = await this.policy.model.deltaStep(cache, xt);
+      const velocity = await this.policy.deltaStep!(cache, xt);
       v = velocity.toFloat32().slice();
       velocity.dispose();
     } finally {
       xt.dispose();
     }
-    if (v.length !== x.length) throw new Error(`PolicyServer: model.deltaStep returned ${v.length} values, expected ${batch} x ${chunk} x ${modelDim}`);
+    if (v.length !== x.length) throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy.deltaStep returned ${v.length} values, expected ${batch} x ${chunk} x ${modelDim}`);
     // The queued steps (not the padding), refined, in (B, queued, A) layout.
     const refined = new Float32Array(batch * queued * modelDim);
     for (let b = 0; b < batch; b++) {
@@ -428,13 +441,13 @@ export class PolicyServer {
     const rt = Tensor.from(refined, [batch, queued, modelDim]);
     let robot: Float32Array[];
     try {
-      robot = this.policy.preprocessor!.splitActions(rt);
+      robot = this.policy.splitActions!(rt);
     } finally {
       rt.dispose();
     }
     const { actionDim } = shape;
     if (robot.length !== batch || robot.some((a) => a.length !== queued * actionDim)) {
-      throw new Error(`PolicyServer: policy.preprocessor.splitActions returned lengths [${robot.map((a) => a.length).join(', ')}], expected ${batch} x ${queued * actionDim}`);
+      throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy.splitActions returned lengths [${robot.map((a) => a.length).join(', ')}], expected ${batch} x ${queued * actionDim}`);
     }
     this.actionQueue = this.actionQueue.map((_, k) => {
       const q: QueuedAction = { model: new Float32Array(batch * modelDim), robot: new Float32Array(batch * actionDim) };

@@ -1,10 +1,11 @@
 /**
- * Serving statistics (SPEC §6, the inference guide's "统计缓存效果" and "记录相似度值"): how often
+ * Serving statistics (the inference guide's "统计缓存效果" and "记录相似度值"): how often
  * the CLS similarity said "cache", how each call was served, and a bounded history of similarities
  * against the threshold for plotting (report.ts).
  */
+import { SmolVLAError } from '../errors';
 
-/** How a control-loop call was served (SPEC §6 "Where the compute saving comes from"). */
+/** How a control-loop call was served. */
 export const DECISION_KINDS = ['miss', 'hit-skip', 'hit-refine', 'reuse'] as const;
 export type DecisionKind = (typeof DECISION_KINDS)[number];
 
@@ -24,7 +25,7 @@ export class RingBuffer<T> {
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new RangeError(`RingBuffer capacity: expected an integer >= 1, got ${String(capacity)}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `RingBuffer capacity: expected an integer >= 1, got ${String(capacity)}`);
     }
     this.capacity = capacity;
   }
@@ -144,7 +145,7 @@ export class ServingStats {
 
   record(input: StepRecordInput): StepRecord {
     if ((input.kind === 'miss') !== (input.reason !== null)) {
-      throw new RangeError(`ServingStats.record: reason must be set for a miss and null otherwise, got kind '${input.kind}' with reason ${String(input.reason)}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `ServingStats.record: reason must be set for a miss and null otherwise, got kind '${input.kind}' with reason ${String(input.reason)}`);
     }
     const rec: StepRecord = { ...input, step: this.steps, episode: this.episode };
     this.steps++;

@@ -5,7 +5,7 @@
  */
 import type { SmolVLAConfig } from '../config';
 import type { Dataset, DatasetSample } from '../data';
-import { Preprocessor, trainingBatch, type TrainingBatch } from '../policy/batch';
+import { Preprocessor, type TrainingBatch } from '../policy/batch';
 import { Normalizer, sharedStats } from '../policy/normalize';
 import type { VlmTokenizer } from '../policy/tokenizer';
 
@@ -24,5 +24,5 @@ export interface Batcher {
 export function datasetBatcher(config: SmolVLAConfig, dataset: Dataset, tokenizer: VlmTokenizer): Batcher {
   const normalizer = new Normalizer(config, sharedStats(dataset.stats));
   const preprocessor = new Preprocessor(config, normalizer, tokenizer);
-  return { toBatch: (samples) => trainingBatch(samples, preprocessor), normalizer };
+  return { toBatch: (samples) => preprocessor.trainingBatch(samples), normalizer };
 }

@@ -3,7 +3,7 @@
  * byte (0..255). It is a real Hugging Face tokenizer.json (a byte-level BPE without merges), run by
  * the same VlmTokenizer as SmolVLM's, so batches, padding and truncation follow the one code path,
  * and checkpoints carry it like any tokenizer (pretrained_model/tokenizer.json). Models with a
- * SmolVLM vocabulary use the VLM's own tokenizer.json instead (SPEC §5).
+ * SmolVLM vocabulary use the VLM's own tokenizer.json instead.
  */
 import { VlmTokenizer } from '../policy/tokenizer';
 

@@ -34,6 +34,7 @@ import {
   writeLerobotOptimizerFiles,
 } from './lerobotState';
 import type { Optimizer } from './optimizer';
+import { SmolVLAError } from '../errors';
 
 export { TRAINING_STEP } from './lerobotState';
 
@@ -189,7 +190,7 @@ export async function saveCheckpoint(o: SaveCheckpointOptions): Promise<string> 
   await writeLerobotOptimizerFiles(
     stateDir,
     nativeFile,
-    o.model.parameterNames(),
+    await o.model.parameterNames(),
     { lr: o.scheduler.nextLr, initialLr: o.scheduler.peakLr, betas: c.optimizerBetas, eps: c.optimizerEps, weightDecay: c.optimizerWeightDecay },
     { peakLr: o.scheduler.peakLr, nextLr: o.scheduler.nextLr },
   );
@@ -241,7 +242,7 @@ export interface CheckpointPaths {
 export async function locateCheckpoint(given: string): Promise<CheckpointPaths> {
   let p = path.resolve(given);
   const stat = await fsp.stat(p).catch(() => null);
-  if (!stat) throw new Error(`config_path: ${p} does not exist (expected a checkpoint's pretrained_model/${TRAIN_CONFIG})`);
+  if (!stat) throw new SmolVLAError('ERR_SMOLVLA_IO', `config_path: ${p} does not exist (expected a checkpoint's pretrained_model/${TRAIN_CONFIG})`);
   if (stat.isFile()) p = path.dirname(p);
   if (path.basename(p) !== PRETRAINED_MODEL_DIR) {
     const candidates = [
@@ -249,7 +250,7 @@ export async function locateCheckpoint(given: string): Promise<CheckpointPaths> 
       path.join(p, CHECKPOINTS_DIR, LAST_CHECKPOINT_LINK, PRETRAINED_MODEL_DIR),
     ];
     const found = (await Promise.all(candidates.map((c) => fsp.stat(c).then(() => c, () => null)))).find((c) => c !== null);
-    if (!found) throw new Error(`config_path: ${p} is not a checkpoint (no ${PRETRAINED_MODEL_DIR}/ in it or under ${CHECKPOINTS_DIR}/${LAST_CHECKPOINT_LINK}/)`);
+    if (!found) throw new SmolVLAError('ERR_SMOLVLA_IO', `config_path: ${p} is not a checkpoint (no ${PRETRAINED_MODEL_DIR}/ in it or under ${CHECKPOINTS_DIR}/${LAST_CHECKPOINT_LINK}/)`);
     p = found;
   }
   const checkpointDir = await fsp.realpath(path.dirname(p));
@@ -262,7 +263,7 @@ export async function locateCheckpoint(given: string): Promise<CheckpointPaths> 
   };
   for (const f of [paths.trainConfigFile, path.join(paths.trainingStateDir, TRAINING_STEP)]) {
     await fsp.access(f).catch(() => {
-      throw new Error(`checkpoint ${checkpointDir} is incomplete: ${f} is missing`);
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `checkpoint ${checkpointDir} is incomplete: ${f} is missing`);
     });
   }
   return paths;
@@ -273,15 +274,15 @@ async function readJson(file: string): Promise<Record<string, unknown>> {
   try {
     value = JSON.parse(await fsp.readFile(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: cannot read: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: cannot read: ${(e as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${file}: expected a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: expected a JSON object`);
   return value as Record<string, unknown>;
 }
 
 function integerField(obj: Record<string, unknown>, key: string, file: string): number {
   const v = obj[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`${file}: '${key}' must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: '${key}' must be a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -301,7 +302,7 @@ export async function readTrainingState(paths: CheckpointPaths): Promise<Omit<Tr
   const legacy = path.join(dir, LEGACY_RNG_STATE);
   const seedSource = (await exists(legacy)) ? await readJson(legacy) : await readTrainConfig(paths);
   const seed = seedSource.seed;
-  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new Error(`${paths.trainConfigFile}: 'seed' must be an integer, got ${JSON.stringify(seed)}`);
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${paths.trainConfigFile}: 'seed' must be an integer, got ${JSON.stringify(seed)}`);
   const metricsFile = path.join(dir, METRICS_STATE);
   const metricsBytes = (await exists(metricsFile)) ? integerField(await readJson(metricsFile), 'metrics_bytes', metricsFile) : -1;
   const loaderFile = path.join(dir, LOADER_STATE);
@@ -311,7 +312,7 @@ export async function readTrainingState(paths: CheckpointPaths): Promise<Omit<Tr
 
 /** Loads the checkpoint's optimizer state (LeRobot's format) into `optimizer`; returns its step count. */
 export async function loadOptimizerState(optimizer: Optimizer, model: SmolVLAModel, paths: CheckpointPaths): Promise<number> {
-  const converted = await nativeOptimizerFileFrom(paths.trainingStateDir, model.parameterNames());
+  const converted = await nativeOptimizerFileFrom(paths.trainingStateDir, await model.parameterNames());
   try {
     await optimizer.loadState(converted.file);
   } finally {

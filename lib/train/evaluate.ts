@@ -3,7 +3,7 @@
  * one fixed shuffled order so that batches mix episodes as training batches do (VICReg's batch
  * statistics over consecutive frames of one episode would say little), each batch with its own
  * fixed seed, so two evaluations of the same weights agree. With the CLS head it also keeps each
- * sample's CLS projections for the report's 2-D view (SPEC §5).
+ * sample's CLS projections for the report's 2-D view.
  */
 import { manualSeed } from '../runtime';
 import type { Dataset } from '../data';

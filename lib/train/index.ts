@@ -1,4 +1,4 @@
-/** Training the delta expert (SPEC §5, §9): the loop, its schedule, checkpoints, data and reports. */
+/** Training the delta expert: the loop, its schedule, checkpoints, data and reports. */
 export { train, METRICS_FILE, REPORT_FILE, VICREG_MIN_BATCH, type StepInfo, type TrainOptions, type TrainResult } from './loop';
 export { Optimizer, type Objective, type StepInput, type StepOutput } from './optimizer';
 export { CosineDecayWithWarmup, type CosineScheduleOptions, type ScheduleScaling } from './schedule';

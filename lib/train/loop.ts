@@ -1,5 +1,5 @@
 /**
- * The training loop (SPEC §5, §9), LeRobot's `lerobot-train` step for step: batches from a
+ * The training loop, LeRobot's `lerobot-train` step for step: batches from a
  * deterministic BatchLoader, one AdamW update per batch at the cosine-with-warmup learning rate,
  * metrics every `logFreq` updates into metrics.jsonl, checkpoints every `saveFreq` updates and at the
  * end, held-out evaluation, and training_report.html. A NaN or infinite loss stops the run naming the
@@ -30,6 +30,7 @@ import { Optimizer, type StepOutput } from './optimizer';
 import { writeTrainingReport } from './report';
 import { CosineDecayWithWarmup } from './schedule';
 import { stepSeed } from './seeds';
+import { SmolVLAError } from '../errors';
 
 export const METRICS_FILE = 'metrics.jsonl';
 export const REPORT_FILE = 'training_report.html';
@@ -101,7 +102,7 @@ interface Drawn {
 
 function checkPositive(name: string, value: number, allowZero = false): void {
   if (!Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new RangeError(`${name}: expected ${allowZero ? 'a non-negative' : 'a positive'} integer, got ${value}`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${name}: expected ${allowZero ? 'a non-negative' : 'a positive'} integer, got ${value}`);
   }
 }
 
@@ -112,14 +113,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   checkPositive('saveFreq', o.saveFreq);
   checkPositive('evalSteps', o.evalSteps ?? 0, true);
   checkPositive('maxEvalSamples', o.maxEvalSamples ?? 0, true);
-  if (!Number.isSafeInteger(o.seed)) throw new RangeError(`seed: expected an integer, got ${o.seed}`);
+  if (!Number.isSafeInteger(o.seed)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `seed: expected an integer, got ${o.seed}`);
   const log = o.onLog ?? (() => {});
   const { model } = o;
   const config = model.config;
   const objective = config.trainDeltaExpert ? 'delta' : 'main';
   const lossKey = objective === 'delta' ? 'delta_loss' : 'loss';
   const withVicreg = objective === 'delta' && config.useClsHead;
-  if (withVicreg && o.batchSize < 2) throw new RangeError(`batchSize: VICReg (use_cls_head) needs batches of at least 2 samples, got ${o.batchSize}`);
+  if (withVicreg && o.batchSize < 2) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `batchSize: VICReg (use_cls_head) needs batches of at least 2 samples, got ${o.batchSize}`);
   if (withVicreg && o.batchSize < VICREG_MIN_BATCH) {
     log(`warning: batch size ${o.batchSize} < ${VICREG_MIN_BATCH}: the VICReg term's batch statistics are noisy at this size (the seeds' FAQ recommends at least ${VICREG_MIN_BATCH})`);
   }
@@ -128,7 +129,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (scaling) log(scaling);
   const saving = o.saveCheckpoint ?? true;
   const extraTensors = o.normalizer.toTensors();
-  const optimizer = new Optimizer(model, objective);
+  const optimizer = await Optimizer.create(model, objective);
   await fsp.mkdir(o.outputDir, { recursive: true });
   const metricsFile = path.join(o.outputDir, METRICS_FILE);
 
@@ -139,11 +140,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let loaderState: BatchLoaderState;
   if (o.resume) {
     const state = await readTrainingState(o.resume);
-    if (state.seed !== o.seed) throw new Error(`resume: the checkpoint's run used seed ${state.seed}, this run has ${o.seed}`);
-    if (state.loader && state.loader.batchSize !== o.batchSize) throw new Error(`resume: the checkpoint's run used batch_size ${state.loader.batchSize}, this run has ${o.batchSize}`);
+    if (state.seed !== o.seed) throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: the checkpoint's run used seed ${state.seed}, this run has ${o.seed}`);
+    if (state.loader && state.loader.batchSize !== o.batchSize) {
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: the checkpoint's run used batch_size ${state.loader.batchSize}, this run has ${o.batchSize}`);
+    }
     await loadOptimizerState(optimizer, model, o.resume);
     if (optimizer.steps !== state.step) {
-      throw new Error(`resume: ${o.resume.checkpointDir} is inconsistent: training_step.json says ${state.step} updates, the optimizer state ${optimizer.steps}`);
+      throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: ${o.resume.checkpointDir} is inconsistent: training_step.json says ${state.step} updates, the optimizer state ${optimizer.steps}`);
     }
     step = state.step;
     if (state.loader) {
@@ -162,7 +165,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     metrics = await MetricsLog.open(metricsFile);
   }
   loaderState = loader.state();
-  const total = model.info().parameters;
+  const total = (await model.info()).parameters;
   const millions = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 3 : 1)} M`;
   log(`parameters: ${total} total (${millions(total)}), ${optimizer.parameterCount} trainable (${millions(optimizer.parameterCount)})`);
   log(`training the ${objective === 'delta' ? 'delta expert' : 'action expert'}: ${o.dataset.length} frames, batch ${o.batchSize}, ${o.steps} steps`);

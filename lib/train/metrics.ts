@@ -5,6 +5,7 @@
  * appear once.
  */
 import { promises as fsp } from 'node:fs';
+import { SmolVLAError } from '../errors';
 
 export type MetricsKind = 'train' | 'eval' | 'diverged';
 
@@ -27,7 +28,7 @@ export class MetricsLog {
     const handle = await fsp.open(file, 'a+');
     try {
       const { size } = await handle.stat();
-      if (keepBytes > size) throw new Error(`${file}: the checkpoint expects at least ${keepBytes} bytes of metrics, the file has ${size}`);
+      if (keepBytes > size) throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: the checkpoint expects at least ${keepBytes} bytes of metrics, the file has ${size}`);
       await handle.truncate(keepBytes);
     } finally {
       await handle.close();
@@ -55,7 +56,7 @@ export class MetricsLog {
         try {
           return JSON.parse(l) as MetricsRecord;
         } catch (e) {
-          throw new Error(`${file} line ${i + 1}: ${(e as Error).message}`);
+          throw new SmolVLAError('ERR_SMOLVLA_IO', `${file} line ${i + 1}: ${(e as Error).message}`);
         }
       });
   }

@@ -1,9 +1,10 @@
 /**
- * Optimisation of the trainable parameters (SPEC §5 freezing) in libtorch: AdamW with LeRobot's
- * SmolVLA presets and global-norm clipping; one async native call per step.
+ * Optimisation of the trainable parameters (the config's freezing) in libtorch: AdamW with LeRobot's
+ * SmolVLA presets and global-norm clipping; one async native call per step (native/train/trainer.h).
  */
 import { native, type NativeTrainer } from '../native';
 import type { Observation, SmolVLAModel } from '../model';
+import { toNative } from '../model/model';
 import { Tensor } from '../tensor';
 
 export type Objective = 'delta' | 'main';
@@ -28,11 +29,22 @@ export class Optimizer {
   private readonly trainer: NativeTrainer;
   readonly objective: Objective;
 
-  constructor(model: SmolVLAModel, objective: Objective = model.config.trainDeltaExpert ? 'delta' : 'main') {
-    const c = model.config;
-    const [b1, b2] = c.optimizerBetas;
-    this.trainer = native.createTrainer(model.handle, b1, b2, c.optimizerEps, c.optimizerWeightDecay, c.optimizerGradClipNorm);
+  private constructor(trainer: NativeTrainer, objective: Objective) {
+    this.trainer = trainer;
     this.objective = objective;
+  }
+
+  /** An optimiser over the model's trainable parameters (the model must be float32). */
+  static async create(model: SmolVLAModel, objective: Objective = model.config.trainDeltaExpert ? 'delta' : 'main'): Promise<Optimizer> {
+    const c = model.config;
+    const trainer = await native.createTrainer({
+      model: model.handle,
+      betas: c.optimizerBetas,
+      eps: c.optimizerEps,
+      weightDecay: c.optimizerWeightDecay,
+      gradClipNorm: c.optimizerGradClipNorm,
+    });
+    return new Optimizer(trainer, objective);
   }
 
   /** Optimiser steps taken (restored by loadState). */
@@ -47,20 +59,13 @@ export class Optimizer {
 
   /** One forward/backward/clip/AdamW step at learning rate `lr`. */
   async step(input: StepInput, lr: number): Promise<StepOutput> {
-    const o = input.observation;
-    const r = await this.trainer.step(
-      {
-        images: o.images.map((t) => t.handle),
-        imgMasks: o.imgMasks.map((t) => t.handle),
-        langTokens: o.langTokens.handle,
-        langMasks: o.langMasks.handle,
-        state: o.state.handle,
-      },
-      input.actions?.handle ?? null,
-      input.actionIsPad?.handle ?? null,
+    const r = await this.trainer.step({
+      observation: toNative(input.observation),
+      ...(input.actions ? { actions: input.actions.handle } : {}),
+      ...(input.actionIsPad ? { actionIsPad: input.actionIsPad.handle } : {}),
       lr,
-      this.objective,
-    );
+      objective: this.objective,
+    });
     const metrics: Record<string, number> = {};
     for (const [k, h] of Object.entries(r.losses)) {
       const t = new Tensor(h);
@@ -72,10 +77,10 @@ export class Optimizer {
   }
 
   async saveState(file: string): Promise<void> {
-    await this.trainer.saveState(file);
+    await this.trainer.saveState({ path: file });
   }
 
   async loadState(file: string): Promise<void> {
-    await this.trainer.loadState(file);
+    await this.trainer.loadState({ path: file });
   }
 }

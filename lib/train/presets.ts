@@ -1,6 +1,6 @@
 /**
  * The built-in tiny model the training CLI uses when no checkpoint is given: the same shape rules as
- * SmolVLA (SPEC §1, §2) at widths that train in seconds on two CPU cores, sized for the synthetic
+ * SmolVLA at widths that train in seconds on two CPU cores, sized for the synthetic
  * dataset's defaults (one 64x64 camera, 6-dimensional state and action).
  */
 import { defaultConfig, type SmolVLAConfig } from '../config';

@@ -1,6 +1,6 @@
 /**
  * `output_dir/training_report.html`: one self-contained page (inline SVG, no scripts, no network)
- * with what the seeds' monitoring section and FAQ ask to watch (SPEC §5): the delta loss (training
+ * with what the seeds' monitoring section and FAQ ask to watch: the delta loss (training
  * and held-out), the VICReg invariance / variance / covariance terms, the cosine similarity of the
  * observation and action CLS projections, the learning rate and gradient norm, and a 2-D view (PCA)
  * of the held-out observation CLS projections coloured by task (or by episode when they share one).

@@ -1,5 +1,5 @@
 /**
- * LeRobot's `cosine_decay_with_warmup` learning-rate schedule (SPEC §9, `optim/schedulers.py`): a
+ * LeRobot's `cosine_decay_with_warmup` learning-rate schedule (`optim/schedulers.py`): a
  * multiplier of the peak lr, linear warmup from 1/(W+1) to 1 over W steps, then a cosine from 1 down
  * to alpha = decay_lr / peak_lr at step D, flat after D. As in newer LeRobot, a run shorter than D
  * squeezes both phases into it: W' = int(W * steps / D), D' = steps.
@@ -8,6 +8,7 @@
  * (step 0) runs at peak_lr / (W + 1).
  */
 import type { SmolVLAConfig } from '../config';
+import { SmolVLAError } from '../errors';
 
 export interface CosineScheduleOptions {
   /** Peak learning rate (the optimizer's lr). */
@@ -37,16 +38,16 @@ export class CosineDecayWithWarmup {
   /** `trainingSteps`: the run's total steps (LeRobot's num_training_steps), which may scale W and D. */
   constructor(options: CosineScheduleOptions, trainingSteps: number) {
     const { peakLr, decayLr, warmupSteps, decaySteps } = options;
-    if (!(Number.isFinite(peakLr) && peakLr > 0)) throw new RangeError(`peakLr (optimizer_lr): expected a positive number, got ${peakLr}`);
-    if (!(Number.isFinite(decayLr) && decayLr >= 0)) throw new RangeError(`decayLr (scheduler_decay_lr): expected a non-negative number, got ${decayLr}`);
+    if (!(Number.isFinite(peakLr) && peakLr > 0)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `peakLr (optimizer_lr): expected a positive number, got ${peakLr}`);
+    if (!(Number.isFinite(decayLr) && decayLr >= 0)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `decayLr (scheduler_decay_lr): expected a non-negative number, got ${decayLr}`);
     if (!Number.isInteger(warmupSteps) || warmupSteps < 0) {
-      throw new RangeError(`warmupSteps (scheduler_warmup_steps): expected a non-negative integer, got ${warmupSteps}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `warmupSteps (scheduler_warmup_steps): expected a non-negative integer, got ${warmupSteps}`);
     }
     if (!Number.isInteger(decaySteps) || decaySteps < 1) {
-      throw new RangeError(`decaySteps (scheduler_decay_steps): expected a positive integer, got ${decaySteps}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `decaySteps (scheduler_decay_steps): expected a positive integer, got ${decaySteps}`);
     }
     if (!Number.isInteger(trainingSteps) || trainingSteps < 1) {
-      throw new RangeError(`trainingSteps (steps): expected a positive integer, got ${trainingSteps}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `trainingSteps (steps): expected a positive integer, got ${trainingSteps}`);
     }
     this.peakLr = peakLr;
     this.decayLr = decayLr;

@@ -9,10 +9,12 @@ import * as path from 'node:path';
 
 import { cameraKeys, configToJson, parseConfig, writeConfig, type Features, type SmolVLAConfig } from '../config';
 import { ACTION_KEY, STATE_KEY, openLeRobotDataset, syntheticDataset, type Dataset } from '../data';
-import { actionDim, SmolVLAModel, stateDim, type LoadOptions, type LoadReport } from '../model';
+import { actionDim, stateDim } from '../config';
+import { SmolVLAModel, type LoadOptions, type LoadReport } from '../model';
 import { loadTokenizer, type VlmTokenizer } from '../policy/tokenizer';
 import { byteTokenizer } from './byteTokenizer';
 import { TINY_VLM_NAME } from './presets';
+import { SmolVLAError } from '../errors';
 
 export interface DatasetSettings {
   /** A LeRobot dataset id; none: the synthetic dataset. */
@@ -31,11 +33,11 @@ function realCameras(config: SmolVLAConfig): string[] {
 /** The synthetic dataset shaped like `config`'s features (one image size for every camera). */
 export function syntheticFor(config: SmolVLAConfig): Dataset {
   const cams = realCameras(config);
-  if (cams.length === 0) throw new Error('synthetic dataset: the policy config has no image feature (input_features with type VISUAL)');
+  if (cams.length === 0) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', 'synthetic dataset: the policy config has no image feature (input_features with type VISUAL)');
   const shapes = cams.map((k) => config.inputFeatures[k]?.shape ?? []);
   const [c, h, w] = shapes[0] as number[];
   if (c !== 3 || !h || !w || shapes.some((s) => s.join() !== shapes[0]!.join())) {
-    throw new Error(`synthetic dataset: every camera must have one shape [3, H, W], got ${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `synthetic dataset: every camera must have one shape [3, H, W], got ${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}`);
   }
   return syntheticDataset({
     chunkSize: config.chunkSize,
@@ -50,7 +52,7 @@ export function syntheticFor(config: SmolVLAConfig): Dataset {
 /** Opens the LeRobot dataset, or the synthetic one when no repo id is given. */
 export async function openTrainingDataset(settings: DatasetSettings, config: SmolVLAConfig): Promise<Dataset> {
   if (settings.repoId === undefined) {
-    if (settings.root !== undefined) throw new Error('--dataset.root needs --dataset.repo_id (the dataset id the folder holds)');
+    if (settings.root !== undefined) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', '--dataset.root needs --dataset.repo_id (the dataset id the folder holds)');
     return syntheticFor(config);
   }
   return openLeRobotDataset({ repoId: settings.repoId, ...(settings.root !== undefined ? { root: settings.root } : {}), chunkSize: config.chunkSize });
@@ -59,7 +61,7 @@ export async function openTrainingDataset(settings: DatasetSettings, config: Smo
 /** A dataset camera's policy feature shape (C, H, W) from info.json's (H, W, C) as LeRobot permutes it. */
 function imageShape(ds: Dataset, key: string): number[] {
   const spec = ds.features[key];
-  if (!spec || spec.shape.length !== 3) throw new Error(`dataset '${ds.repoId}': camera '${key}' has no 3-D shape in meta/info.json`);
+  if (!spec || spec.shape.length !== 3) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `dataset '${ds.repoId}': camera '${key}' has no 3-D shape in meta/info.json`);
   const names = Array.isArray(spec.names) ? (spec.names as unknown[]) : null;
   const channelsLast = names ? names[2] === 'channels' || names[2] === 'channel' : spec.shape[2] === 3;
   const [a, b, c] = spec.shape as [number, number, number];
@@ -87,10 +89,10 @@ export function fitConfigToDataset(config: SmolVLAConfig, ds: Dataset, userSet: 
 export function checkDatasetFits(config: SmolVLAConfig, ds: Dataset): void {
   const missing = realCameras(config).filter((k) => !ds.cameraKeys.includes(k));
   if (missing.length > 0) {
-    throw new Error(`dataset '${ds.repoId}' lacks the policy's camera(s) ${missing.join(', ')} (it has ${ds.cameraKeys.join(', ') || 'none'})`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `dataset '${ds.repoId}' lacks the policy's camera(s) ${missing.join(', ')} (it has ${ds.cameraKeys.join(', ') || 'none'})`);
   }
-  if (ds.stateDim !== stateDim(config)) throw new Error(`dataset '${ds.repoId}': observation.state has ${ds.stateDim} values, the policy expects ${stateDim(config)}`);
-  if (ds.actionDim !== actionDim(config)) throw new Error(`dataset '${ds.repoId}': action has ${ds.actionDim} values, the policy expects ${actionDim(config)}`);
+  if (ds.stateDim !== stateDim(config)) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `dataset '${ds.repoId}': observation.state has ${ds.stateDim} values, the policy expects ${stateDim(config)}`);
+  if (ds.actionDim !== actionDim(config)) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `dataset '${ds.repoId}': action has ${ds.actionDim} values, the policy expects ${actionDim(config)}`);
 }
 
 /** `config` with config.json-style (snake_case) overrides applied and validated; errors name the key. */
@@ -99,7 +101,7 @@ export function applyConfigOverrides(config: SmolVLAConfig, overrides: Readonly<
   try {
     return parseConfig({ ...configToJson(config), ...overrides });
   } catch (e) {
-    throw new Error(`invalid policy configuration: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `invalid policy configuration: ${(e as Error).message}`);
   }
 }
 
@@ -132,7 +134,7 @@ export async function tokenizerFor(config: SmolVLAConfig, where: { checkpointDir
       : await loadTokenizer({ ...where, vlmModelName: config.vlmModelName });
   const vocab = config.vlmBackbone.textConfig.vocabSize;
   if (tokenizer.maxTokenId >= vocab) {
-    throw new Error(`tokenizer: it produces ids up to ${tokenizer.maxTokenId}, the model's vocabulary (vlm_backbone.text_config.vocab_size) has ${vocab}`);
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `tokenizer: it produces ids up to ${tokenizer.maxTokenId}, the model's vocabulary (vlm_backbone.text_config.vocab_size) has ${vocab}`);
   }
   return tokenizer;
 }

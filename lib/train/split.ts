@@ -4,6 +4,7 @@
  * in the dataset's episode order, and every sample read is checked to come from the right side.
  */
 import type { Dataset, DatasetSample, EpisodeInfo } from '../data';
+import { SmolVLAError } from '../errors';
 
 export interface EpisodeSplit {
   train: Dataset;
@@ -50,11 +51,11 @@ class EpisodeView implements Dataset {
 
   async get(index: number): Promise<DatasetSample> {
     if (!Number.isInteger(index) || index < 0 || index >= this.length) {
-      throw new RangeError(`${this.part} split of '${this.repoId}': index must be an integer in [0, ${this.length}), got ${index}`);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${this.part} split of '${this.repoId}': index must be an integer in [0, ${this.length}), got ${index}`);
     }
     const sample = await this.base.get(this.positions[index] as number);
     if (!this.episodes.some((e) => e.index === sample.episodeIndex)) {
-      throw new Error(
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT',
         `${this.part} split of '${this.repoId}': position ${this.positions[index]} holds episode ${sample.episodeIndex}, ` +
           'but the dataset does not store its frames in episode order, which the eval split relies on (use --dataset.eval_split=0)',
       );
@@ -87,15 +88,15 @@ function view(base: Dataset, chosen: EpisodeInfo[], part: string): Dataset {
  * for as long as possible.
  */
 export function splitEpisodes(ds: Dataset, evalSplit: number): EpisodeSplit {
-  if (!(evalSplit >= 0 && evalSplit < 1)) throw new RangeError(`eval_split must be in [0, 1), got ${evalSplit}`);
+  if (!(evalSplit >= 0 && evalSplit < 1)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `eval_split must be in [0, 1), got ${evalSplit}`);
   const total = ds.episodes.reduce((n, e) => n + e.length, 0);
   if (total !== ds.length) {
-    throw new Error(`dataset '${ds.repoId}': its episodes list ${total} frames but it has ${ds.length}; cannot split by episode`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `dataset '${ds.repoId}': its episodes list ${total} frames but it has ${ds.length}; cannot split by episode`);
   }
   if (evalSplit === 0) return { train: ds, heldOut: null, heldOutEpisodes: [] };
   const count = Math.max(1, Math.round(ds.episodes.length * evalSplit));
   if (count >= ds.episodes.length) {
-    throw new Error(`eval_split ${evalSplit} would hold out all ${ds.episodes.length} episodes of '${ds.repoId}'; lower it or set it to 0`);
+    throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `eval_split ${evalSplit} would hold out all ${ds.episodes.length} episodes of '${ds.repoId}'; lower it or set it to 0`);
   }
   const byTask = new Map<string, EpisodeInfo[]>();
   for (const e of ds.episodes) {

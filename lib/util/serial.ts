@@ -1,5 +1,5 @@
 /**
- * One-at-a-time execution for a policy (SPEC §6: concurrent callers on one instance are serialised,
+ * One-at-a-time execution for a policy (concurrent callers on one instance are serialised,
  * never interleaved). Tasks run in call order; a failing task does not stop the ones queued after it.
  */
 export class SerialQueue {

@@ -14,6 +14,11 @@ struct ArgumentError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+// Thrown when an object is used after dispose(); surfaces with the ERR_SMOLVLA_DISPOSED code.
+struct DisposedError : std::logic_error {
+  using std::logic_error::logic_error;
+};
+
 // "float32 (2, 3) on cpu"
 std::string describe(const at::Tensor& t);
 

@@ -1,4 +1,4 @@
-// Grouped-query attention with float32 scores and finite masking (SPEC §4).
+// Grouped-query attention with float32 scores and finite masking (the published code's eager attention).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -24,9 +24,9 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
 // of a packed projection -> (B, L, H*d). Scores (q k^T) * scale, softmax in float32, then @ v — the
 // reference's math, computed per (sample, head, block of query rows) in parallel so each block's
 // scores stay in cache instead of materialising (B, H, L, L).
+at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale);
+
 // "avx512" when the vision attention's products use the AVX-512 kernels, else "aten".
 const char* vision_attention_kernel();
-
-at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale);
 
 }  // namespace smolvla::model

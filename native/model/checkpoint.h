@@ -1,4 +1,4 @@
-// State dicts in LeRobot's layout: load from / save to safetensors (SPEC §2).
+// State dicts in LeRobot's layout: load from / save to safetensors.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -18,7 +18,7 @@ struct LoadReport {
   std::vector<std::string> unexpected;
 };
 
-// True for the tensors a published SmolVLA checkpoint lacks (SPEC §2).
+// True for the tensors a published SmolVLA checkpoint lacks.
 bool is_extension_key(const std::string& name);
 
 // Copies every matching tensor into `module` (casting dtype). Missing required tensors throw, naming
@@ -28,7 +28,7 @@ LoadReport load_state(torch::nn::Module& module, const std::vector<std::pair<std
 // Every parameter and buffer by full name.
 std::vector<std::pair<std::string, at::Tensor>> state_dict(const torch::nn::Module& module);
 
-// Warm start (explicit option, SPEC §2): copy the main expert's weights into the delta expert where
+// Warm start (explicit option): copy the main expert's weights into the delta expert where
 // shapes match.
 int64_t copy_expert_into_delta(torch::nn::Module& module);
 

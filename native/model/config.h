@@ -1,5 +1,5 @@
 // Dimensions and switches the native model needs. TypeScript resolves config.json (defaults,
-// backbone dimensions, validation) and hands over this flat struct (SPEC §1, §2).
+// backbone dimensions, validation) and hands it over once as JSON; parse_model_config reads it.
 #pragma once
 
 #include <cstdint>
@@ -67,7 +67,7 @@ struct ModelConfig {
 
   // Number of expert layers per VLM layer step: expert layer j pairs with VLM layer j * k.
   int64_t expert_stride() const { return num_vlm_layers / num_expert_layers; }
-  // SPEC §4: a layer is cross-attention unless it is a self-attention layer by the interleave rule
+  // a layer is cross-attention unless it is a self-attention layer by the interleave rule
   // (passes that fill the cache use self-attention everywhere; callers decide that).
   bool is_cross_layer(int64_t i) const {
     if (!cross_attention) return false;
@@ -79,5 +79,9 @@ struct ModelConfig {
   // Throws ArgumentError naming the field when the combination cannot be built.
   void validate() const;
 };
+
+// {"config": config.json keys, "resolved": lib/config ResolvedDims, "tokens": image special-token
+// ids} -> ModelConfig, validated. An ArgumentError naming the key for a missing or mistyped value.
+ModelConfig parse_model_config(const std::string& json);
 
 }  // namespace smolvla::model

@@ -52,7 +52,7 @@ FlowMatchingImpl::FlowMatchingImpl(const ModelConfig& c) : c_(c) {
     obs_cls_proj = register_module("obs_cls_proj", ClsMlp(dv, dv, de));
     act_cls_proj = register_module("act_cls_proj", ClsMlp(de, dv, de));
   } else {
-    // SPEC §1: zero placeholders keep the state-dict keys; never used.
+    // zero placeholders keep the state-dict keys; never used.
     pre_cls_param = register_buffer("pre_cls_param", torch::zeros({1, 2, dv}));
     suf_cls_param = register_buffer("suf_cls_param", torch::zeros({1, 2, de}));
   }
@@ -85,7 +85,7 @@ FlowMatchingImpl::Sequence FlowMatchingImpl::embed_prefix(const Observation& obs
       (*trace)["vision." + std::to_string(cam)] = vision;
       (*trace)["connector." + std::to_string(cam)] = img;
     }
-    // SPEC §7: sqrt(Dv) as a tensor of the activation dtype (31.0 in bfloat16).
+    // sqrt(Dv) as a tensor of the activation dtype (31.0 in bfloat16).
     img = img * at::scalar_tensor(std::sqrt(static_cast<double>(img.size(-1))), img.options());
     const int64_t n = img.size(1);
     embs.push_back(img);
@@ -93,7 +93,7 @@ FlowMatchingImpl::Sequence FlowMatchingImpl::embed_prefix(const Observation& obs
     marks.insert(marks.end(), n, 0);
     if (c_.add_image_special_tokens) special(c_.image_end_tokens);
   }
-  // SPEC §7: the language scale is a float64 sqrt(Dv) applied to the activation.
+  // the language scale is a float64 sqrt(Dv) applied to the activation.
   const at::Tensor lang = vlm.text_model->embed_tokens(obs.lang_tokens);
   embs.push_back(lang * std::sqrt(static_cast<double>(lang.size(-1))));
   pads.push_back(obs.lang_masks);
@@ -207,6 +207,23 @@ at::Tensor FlowMatchingImpl::integrate(const at::Tensor& prefix_pad, const KVCac
   return x;
 }
 
+at::Tensor FlowMatchingImpl::sample(const at::Tensor& prefix_pad, const KVCache& cache, const at::Tensor& noise,
+                                    const StopCheck& stop) {
+  const at::Tensor x0 =
+      noise.defined() ? noise.to(prefix_pad.device())
+                      : at::randn({prefix_pad.size(0), c_.chunk_size, c_.max_action_dim},
+                                  at::TensorOptions().dtype(at::kFloat).device(prefix_pad.device()));
+  return integrate(prefix_pad, cache, x0, nullptr, stop);
+}
+
+at::Tensor FlowMatchingImpl::delta_actions(const at::Tensor& prefix_pad, const KVCache& cache, const at::Tensor& context) {
+  const at::Tensor x = context.defined()
+                           ? encode_action_context(context.to(prefix_pad.device()))
+                           : at::zeros({prefix_pad.size(0), c_.chunk_size, c_.max_action_dim},
+                                       at::TensorOptions().dtype(at::kFloat).device(prefix_pad.device()));
+  return delta_step(prefix_pad, cache, x).first;
+}
+
 std::pair<at::Tensor, at::Tensor> FlowMatchingImpl::delta_step(const at::Tensor& prefix_pad, const KVCache& cache,
                                                                const at::Tensor& x) {
   const int64_t b = x.size(0);
@@ -233,7 +250,7 @@ at::Tensor FlowMatchingImpl::encode_action_context(const at::Tensor& context) {
 }
 
 LossDict FlowMatchingImpl::loss_dict(const at::Tensor& losses, const at::Tensor& is_pad, const std::string& prefix) const {
-  // LeRobot's masking and cropping (SPEC §5): the crop is to max_action_dim, so padded columns and
+  // LeRobot's masking and cropping: the crop is to max_action_dim, so padded columns and
   // masked steps still count in the mean over B*C*A.
   LossDict d;
   d[prefix + "losses_after_forward"] = losses;
@@ -294,7 +311,7 @@ LossDict FlowMatchingImpl::forward_delta(const Observation& obs, const at::Tenso
   }
   at::Tensor cls_noise = cls_noise_in;
   if (!cls_noise.defined()) {
-    // N(0, cls_noise_scale^2) on the real action columns only (SPEC §5).
+    // N(0, cls_noise_scale^2) on the real action columns only.
     cls_noise = at::zeros_like(x_t);
     cls_noise.narrow(2, 0, c_.action_dim).normal_(0.0, c_.cls_noise_scale);
   }
@@ -342,7 +359,7 @@ std::vector<std::string> FlowMatchingImpl::trainable_parameter_names(const std::
     if (c_.train_delta_expert) {
       bool keep = starts(n, "vlm_with_expert.delta_expert.") || starts(n, "delta_action_") ||
                   starts(n, "action_context_encoder.");
-      // Departure (SPEC §5): the published code forgot the CLS head; the seeds list it as trainable.
+      // Departure (docs/DEPARTURES.md): the published code forgot the CLS head; the seeds list it as trainable.
       if (c_.use_cls_head) {
         keep = keep || n == "pre_cls_param" || n == "suf_cls_param" || starts(n, "obs_cls_proj.") || starts(n, "act_cls_proj.");
       }

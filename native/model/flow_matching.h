@@ -1,5 +1,5 @@
 // VLAFlowMatching: token sequences, the prefix pass, flow-matching sampling, the training objectives
-// of the main and the delta expert, and the cache request (SPEC §3, §5). Module names follow LeRobot
+// of the main and the delta expert, and the cache request. Module names follow LeRobot
 // (`model.state_proj`, `model.pre_cls_param`, ...).
 #pragma once
 
@@ -55,7 +55,7 @@ class FlowMatchingImpl : public torch::nn::Module {
 
   const ModelConfig& config() const { return c_; }
 
-  // Prefix embeddings, pad masks and block marks (SPEC §3).
+  // Prefix embeddings, pad masks and block marks.
   struct Sequence {
     at::Tensor embs, pad, marks;
   };
@@ -66,26 +66,35 @@ class FlowMatchingImpl : public torch::nn::Module {
   // The cache-filling prefix pass.
   PrefixResult prefix_pass(const Observation& obs, Trace* trace);
 
-  // Flow-matching sampling from `noise` (never modified) with a cache (SPEC §5).
+  // Flow-matching sampling from `noise` (never modified) with a cache.
   at::Tensor integrate(const at::Tensor& prefix_pad, const KVCache& cache, const at::Tensor& noise, Trace* trace,
                        const StopCheck& stop);
 
+  // Sampling from a filled cache: noise (B, C, A) -> actions (B, C, A). Draws standard normal noise
+  // on the cache's device from libtorch's default generator when `noise` is undefined (LeRobot's
+  // sample_noise).
+  at::Tensor sample(const at::Tensor& prefix_pad, const KVCache& cache, const at::Tensor& noise, const StopCheck& stop);
+
+  // cal_cache's delta actions: one delta step at t = 0.5 from the encoded action context (B, n, A),
+  // or from zeros when `context` is undefined -> (B, C, A).
+  at::Tensor delta_actions(const at::Tensor& prefix_pad, const KVCache& cache, const at::Tensor& context);
+
   // One delta-expert step at t = 0.5 from x: (velocity over the C action tokens (B, C, A), the
-  // full suffix output). Departure (SPEC §5): action positions exclude the trailing CLS tokens.
+  // full suffix output). Departure (docs/DEPARTURES.md): action positions exclude the trailing CLS tokens.
   std::pair<at::Tensor, at::Tensor> delta_step(const at::Tensor& prefix_pad, const KVCache& cache, const at::Tensor& x);
 
   // (B, n, A) -> (B, C, A): encoder per action, then tile (n < C), interpolate (n > C) or as is.
   at::Tensor encode_action_context(const at::Tensor& context);
 
-  // Main objective with injectable noise and time (SPEC §5).
+  // Main objective with injectable noise and time.
   LossDict forward_main(const Observation& obs, const at::Tensor& actions, const at::Tensor& is_pad,
                         const at::Tensor& noise, const at::Tensor& time);
-  // Delta objective (SPEC §5). main_x0: start of the gradient-free main integration (zeros when
+  // Delta objective. main_x0: start of the gradient-free main integration (zeros when
   // undefined); cls_noise: already-scaled noise on x_t (sampled on the real columns when undefined).
   LossDict forward_delta(const Observation& obs, const at::Tensor& is_pad, const at::Tensor& main_x0,
                          const at::Tensor& cls_noise, Trace* trace);
 
-  // Names (full state-dict names) of the parameters training updates (SPEC §5 freezing).
+  // Names (full state-dict names) of the parameters training updates.
   std::vector<std::string> trainable_parameter_names(const std::string& prefix) const;
 
   VlmWithExpert vlm_with_expert{nullptr};

@@ -1,11 +1,14 @@
 #include "model/init.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <cmath>
 #include <map>
 #include <string>
+
+#include "model/flow_matching.h"
 
 namespace smolvla::model {
 namespace {
@@ -15,56 +18,54 @@ bool ends_with(const std::string& s, const std::string& p) {
   return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
 }
 
-// nn.Linear.reset_parameters: kaiming_uniform(a=sqrt(5)) on the weight, which is U(-1/sqrt(in),
-// 1/sqrt(in)), and the bias from the same bound.
-void default_linear(at::Tensor& t, int64_t fan_in) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
-  t.uniform_(-bound, bound);
+const std::string kVlmWithExpert = "model.vlm_with_expert.";
+
+// True for an expert's k_proj / v_proj whose input width differs from its q_proj's: a
+// cross-attention projection reading the VLM's keys and values.
+bool is_cross_kv(const std::string& module, const std::map<std::string, int64_t>& fan_in) {
+  const bool expert = starts_with(module, kVlmWithExpert + "lm_expert.") || starts_with(module, kVlmWithExpert + "delta_expert.");
+  if (!expert || !(ends_with(module, ".k_proj") || ends_with(module, ".v_proj"))) return false;
+  const auto q = fan_in.find(module.substr(0, module.size() - 6) + "q_proj");
+  const auto kv = fan_in.find(module);
+  return q != fan_in.end() && kv != fan_in.end() && q->second != kv->second;
 }
 
 }  // namespace
 
-void init_published(torch::nn::Module& policy, uint64_t seed) {
-  const std::string vwe = "model.vlm_with_expert.";
-  const std::string experts[] = {vwe + "lm_expert.", vwe + "delta_expert."};
+void init_from_seed(torch::nn::Module& root, uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   torch::NoGradGuard no_grad;
-  at::manual_seed(seed);
-  auto params = policy.named_parameters(true);
-  // Fan-in of each Linear by its module prefix (the weight's second dimension), for the biases.
+  bool cls_head = false;
+  for (const auto& item : root.named_modules()) {
+    if (auto* fm = item.value()->as<FlowMatching>()) cls_head = fm->config().use_cls_head;
+  }
+  auto params = root.named_parameters(true);
+  // Fan-in of every module with a weight (Linear: in_features; Conv2d: in * kh * kw), by module name.
   std::map<std::string, int64_t> fan_in;
   for (const auto& p : params) {
-    if (ends_with(p.key(), ".weight") && p.value().dim() == 2) fan_in[p.key().substr(0, p.key().size() - 7)] = p.value().size(1);
+    const at::Tensor& t = p.value();
+    if (ends_with(p.key(), ".weight") && t.dim() >= 2) fan_in[p.key().substr(0, p.key().size() - 7)] = t.numel() / t.size(0);
   }
   for (auto& p : params) {
     const std::string& name = p.key();
     at::Tensor t = p.value();
     const std::string module = name.substr(0, name.rfind('.'));
+    const auto fan = fan_in.find(module);
+    const auto uniform = [&]() {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(fan->second));
+      t.uniform_(-bound, bound, gen);
+    };
     if (name == "model.pre_cls_param" || name == "model.suf_cls_param") {
-      t.normal_(0.0, 0.02);
-      continue;
-    }
-    if (!starts_with(name, vwe)) {
-      // Projections and the CLS MLPs: nn.Linear's own init.
-      auto it = fan_in.find(module);
-      if (it != fan_in.end()) default_linear(t, it->second);
-      continue;
-    }
-    bool cross_kv = false;
-    for (const auto& e : experts) {
-      if (!starts_with(name, e) || !(ends_with(module, ".k_proj") || ends_with(module, ".v_proj"))) continue;
-      // A cross-attention k/v reads the VLM's key/value width, not the expert's: its input size
-      // differs from q_proj's, and the published code builds it as a plain nn.Linear.
-      const std::string q = module.substr(0, module.size() - 6) + "q_proj";
-      cross_kv = fan_in.count(q) && fan_in.count(module) && fan_in[q] != fan_in[module];
-    }
-    if (cross_kv) {
-      default_linear(t, fan_in[module]);
+      // Without the head they stay the zero placeholders that keep the state-dict keys.
+      if (cls_head) t.normal_(0.0, 0.02, gen);
+    } else if (!starts_with(name, kVlmWithExpert) || is_cross_kv(module, fan_in)) {
+      if (fan != fan_in.end()) uniform();  // nn.Linear's own init (weight and bias)
     } else if (ends_with(name, ".bias")) {
       t.zero_();
     } else if (t.dim() == 1) {
       t.fill_(1.0);  // LayerNorm / RMSNorm weights
     } else {
-      t.normal_(0.0, 0.02);  // Linear, Conv2d and Embedding weights
+      t.normal_(0.0, 0.02, gen);  // Linear, Conv2d and Embedding weights
     }
   }
 }

@@ -65,7 +65,7 @@ SmolVLMHolderImpl::SmolVLMHolderImpl(const ModelConfig& c) { model = register_mo
 
 VlmWithExpertImpl::VlmWithExpertImpl(const ModelConfig& c) : c_(c) {
   vlm = register_module("vlm", SmolVLMHolder(c));
-  // SPEC §4 (departure): an expert layer gets cross-attention k/v exactly when the VLM layer it is
+  // Departure (docs/DEPARTURES.md): an expert layer gets cross-attention k/v exactly when the VLM layer it is
   // paired with is a cross-attention layer (the published code tests the expert index itself).
   std::vector<bool> cross(c.num_expert_layers);
   for (int64_t j = 0; j < c.num_expert_layers; ++j) cross[j] = c.is_cross_layer(j * c.expert_stride());
@@ -117,7 +117,7 @@ StreamOutputs VlmWithExpertImpl::forward(const at::Tensor& prefix_in, const at::
     at::Tensor prefix_att, suffix_att;
 
     if (fill_cache || !c_.is_cross_layer(i)) {
-      // Self-attention: the present streams attend jointly (SPEC §4).
+      // Self-attention: the present streams attend jointly.
       if (!has_prefix && !has_suffix) continue;  // departure: nothing to compute, streams pass through
       Qkv pq, sq;
       if (has_prefix) pq = project(vlm_layer, prefix, d);
@@ -151,7 +151,7 @@ StreamOutputs VlmWithExpertImpl::forward(const at::Tensor& prefix_in, const at::
       if (has_suffix) suffix_att = att.narrow(1, att.size(1) - suffix.size(1), suffix.size(1));
     } else {
       // Cross-attention: the prefix attends to itself; the expert's queries attend to the VLM's
-      // keys/values of this layer through the expert's own k/v projections (SPEC §4).
+      // keys/values of this layer through the expert's own k/v projections.
       at::Tensor keys, values;
       if (has_prefix) {
         const Qkv pq = project(vlm_layer, prefix, d);

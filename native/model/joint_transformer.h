@@ -1,6 +1,6 @@
 // The SmolVLM backbone with the action expert and the delta expert, run layer by layer over two
 // streams (prefix through the VLM, suffix through an expert) with the self/cross-attention
-// interleave of SPEC §4. Module names follow LeRobot's SmolVLMWithExpertModel.
+// interleave of Module names follow LeRobot's SmolVLMWithExpertModel.
 #pragma once
 
 #include <torch/nn/module.h>

@@ -36,8 +36,7 @@ at::Tensor GatedMlpImpl::forward(const at::Tensor& x) {
 }
 
 DecoderLayerImpl::DecoderLayerImpl(int64_t hidden, int64_t intermediate, int64_t heads, int64_t kv_heads,
-                                   int64_t head_dim, double eps, int64_t kv_in, bool cross)
-    : cross_kv(cross) {
+                                   int64_t head_dim, double eps, int64_t kv_in) {
   self_attn = register_module("self_attn", AttentionProj(hidden, heads, kv_heads, head_dim, kv_in));
   mlp = register_module("mlp", GatedMlp(hidden, intermediate));
   input_layernorm = register_module("input_layernorm", RMSNorm(hidden, eps));
@@ -51,7 +50,7 @@ LlamaStackImpl::LlamaStackImpl(int64_t vocab, int64_t hidden, int64_t intermedia
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < num_layers; ++i) {
     const bool cross = i < static_cast<int64_t>(cross_layers.size()) && cross_layers[i];
-    layers->push_back(DecoderLayer(hidden, intermediate, heads, kv_heads, head_dim, eps, cross ? kv_in_cross : hidden, cross));
+    layers->push_back(DecoderLayer(hidden, intermediate, heads, kv_heads, head_dim, eps, cross ? kv_in_cross : hidden));
   }
   norm = register_module("norm", RMSNorm(hidden, eps));
 }

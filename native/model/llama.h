@@ -1,6 +1,6 @@
 // Llama / SmolLM2 decoder pieces with transformers' module names, so that named_parameters() gives
-// the state-dict keys of LeRobot checkpoints (SPEC §2). The attention computation itself lives in
-// joint_transformer.cc: SmolVLA runs these layers itself, interleaving two streams (SPEC §4).
+// the state-dict keys of LeRobot checkpoints. These modules hold weights only: joint_transformer.cc
+// runs the layers, interleaving the VLM and expert streams, and attention.cc computes the attention.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -12,7 +12,7 @@
 
 namespace smolvla::model {
 
-// SPEC §7: normalise in float32, cast back, then multiply by plain w.
+// Normalise in float32, cast back, then multiply by plain w (not 1 + w).
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t hidden, double eps);
@@ -49,11 +49,10 @@ TORCH_MODULE(GatedMlp);
 
 struct DecoderLayerImpl : torch::nn::Module {
   DecoderLayerImpl(int64_t hidden, int64_t intermediate, int64_t heads, int64_t kv_heads, int64_t head_dim,
-                   double eps, int64_t kv_in, bool cross_kv);
+                   double eps, int64_t kv_in);
   AttentionProj self_attn{nullptr};
   GatedMlp mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
-  bool cross_kv;  // k/v take the VLM's key/value width
 };
 TORCH_MODULE(DecoderLayer);
 

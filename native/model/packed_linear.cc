@@ -12,12 +12,26 @@ at::Tensor dense(const at::Tensor& x, const at::Tensor& weight, const at::Tensor
   return at::linear(x.reshape({-1, x.size(-1)}), weight, bias).view(shape);
 }
 
+namespace {
+
+// The tensors a packed copy is made from: every weight, then every bias.
+std::vector<at::Tensor> sources(const std::vector<torch::nn::Linear>& parts) {
+  std::vector<at::Tensor> out;
+  for (const auto& p : parts) out.push_back(p->weight);
+  for (const auto& p : parts) {
+    if (p->bias.defined()) out.push_back(p->bias);
+  }
+  return out;
+}
+
+}  // namespace
+
 bool PackedLinear::stale(const std::vector<torch::nn::Linear>& parts) const {
-  if (!weight_.defined() || versions_.size() != parts.size()) return true;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const at::Tensor& w = parts[i]->weight;
-    if (w._version() != versions_[i] || w.data_ptr() != storages_[i]) return true;
-    if (w.scalar_type() != weight_.scalar_type() || w.device() != weight_.device()) return true;
+  const std::vector<at::Tensor> src = sources(parts);
+  if (!weight_.defined() || versions_.size() != src.size()) return true;
+  for (size_t i = 0; i < src.size(); ++i) {
+    if (src[i]._version() != versions_[i] || src[i].data_ptr() != storages_[i]) return true;
+    if (src[i].scalar_type() != weight_.scalar_type() || src[i].device() != weight_.device()) return true;
   }
   return false;
 }
@@ -43,9 +57,9 @@ at::Tensor PackedLinear::forward(const at::Tensor& x, const std::vector<torch::n
     bias_ = bs.empty() ? at::Tensor() : at::cat(bs, 0);
     versions_.clear();
     storages_.clear();
-    for (const auto& w : ws) {
-      versions_.push_back(w._version());
-      storages_.push_back(w.data_ptr());
+    for (const auto& t : sources(parts)) {
+      versions_.push_back(t._version());
+      storages_.push_back(t.data_ptr());
     }
   }
   return dense(x, weight_, bias_);

@@ -1,6 +1,6 @@
 // Several Linear layers applied to the same input as one GEMM: their weights concatenated along the
-// output axis (q/k/v, gate/up). The packed copy is rebuilt when a source changes (version counter,
-// storage, dtype or device); under autograd with trainable parts the concatenation is done per
+// output axis (q/k/v, gate/up). The packed copy is rebuilt when a source weight or bias changes
+// (version counter, storage, dtype or device); under autograd with trainable parts the concatenation is done per
 // call so gradients reach the original parameters.
 #pragma once
 

@@ -12,7 +12,7 @@ namespace smolvla::model {
 at::Tensor vision_position_ids(int64_t grid, int64_t nb_h, int64_t nb_w) {
   const auto f32 = at::TensorOptions().dtype(at::kFloat);
   // Boundaries with a Python-float step; coordinates with step = 1/nb as a float32 value, because
-  // transformers divides 1 by the patch-count tensor. Done exactly so for parity (SPEC §7).
+  // transformers divides 1 by the patch-count tensor. Done exactly so for parity.
   const at::Tensor boundaries = at::arange(1.0 / grid, 1.0, 1.0 / grid, f32);
   auto coords = [&](int64_t nb) {
     const float step = 1.0f / static_cast<float>(nb);

@@ -1,5 +1,5 @@
 // SmolVLM vision encoder (SigLIP as adapted by Idefics3/SmolVLM) and the pixel-shuffle connector,
-// with transformers' module names (SPEC §2, §7).
+// with transformers' module names.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -19,7 +19,7 @@
 namespace smolvla::model {
 
 // Position ids of an nb_h x nb_w patch grid out of a G x G grid, exactly as transformers computes
-// them (bucketized fractional coordinates; not the identity for some G, SPEC §7).
+// them (bucketized fractional coordinates; not the identity for some G).
 at::Tensor vision_position_ids(int64_t grid, int64_t nb_h, int64_t nb_w);
 
 struct VisionEmbeddingsImpl : torch::nn::Module {

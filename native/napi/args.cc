@@ -19,18 +19,9 @@ const std::pair<const char*, at::ScalarType> kDtypes[] = {
 
 }  // namespace
 
-at::Tensor arg_tensor(const Napi::CallbackInfo& info, size_t index, const std::string& name) {
-  return TensorWrap::TensorOf(arg(info, index), name);
-}
+at::Tensor to_tensor(const Napi::Value& v, const std::string& name) { return TensorWrap::TensorOf(v, name); }
 
-std::optional<at::Tensor> arg_optional_tensor(const Napi::CallbackInfo& info, size_t index, const std::string& name) {
-  Napi::Value v = arg(info, index);
-  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
-  return TensorWrap::TensorOf(v, name);
-}
-
-int64_t arg_int(const Napi::CallbackInfo& info, size_t index, const std::string& name) {
-  Napi::Value v = arg(info, index);
+int64_t to_int(const Napi::Value& v, const std::string& name) {
   if (!v.IsNumber()) fail_argument(name, "expected an integer");
   const double d = v.As<Napi::Number>().DoubleValue();
   if (d != static_cast<double>(static_cast<int64_t>(d))) {
@@ -39,22 +30,79 @@ int64_t arg_int(const Napi::CallbackInfo& info, size_t index, const std::string&
   return static_cast<int64_t>(d);
 }
 
-double arg_number(const Napi::CallbackInfo& info, size_t index, const std::string& name) {
-  Napi::Value v = arg(info, index);
+double to_number(const Napi::Value& v, const std::string& name) {
   if (!v.IsNumber()) fail_argument(name, "expected a number");
   return v.As<Napi::Number>().DoubleValue();
 }
 
-bool arg_bool(const Napi::CallbackInfo& info, size_t index, const std::string& name) {
-  Napi::Value v = arg(info, index);
+bool to_bool(const Napi::Value& v, const std::string& name) {
   if (!v.IsBoolean()) fail_argument(name, "expected a boolean");
   return v.As<Napi::Boolean>().Value();
 }
 
-std::string arg_string(const Napi::CallbackInfo& info, size_t index, const std::string& name) {
-  Napi::Value v = arg(info, index);
+std::string to_string(const Napi::Value& v, const std::string& name) {
   if (!v.IsString()) fail_argument(name, "expected a string");
   return v.As<Napi::String>().Utf8Value();
+}
+
+at::Tensor arg_tensor(const Napi::CallbackInfo& info, size_t index, const std::string& name) {
+  return to_tensor(arg(info, index), name);
+}
+int64_t arg_int(const Napi::CallbackInfo& info, size_t index, const std::string& name) { return to_int(arg(info, index), name); }
+double arg_number(const Napi::CallbackInfo& info, size_t index, const std::string& name) {
+  return to_number(arg(info, index), name);
+}
+bool arg_bool(const Napi::CallbackInfo& info, size_t index, const std::string& name) { return to_bool(arg(info, index), name); }
+std::string arg_string(const Napi::CallbackInfo& info, size_t index, const std::string& name) {
+  return to_string(arg(info, index), name);
+}
+
+Params::Params(const Napi::CallbackInfo& info) {
+  Napi::Value v = arg(info, 0);
+  if (!v.IsObject()) fail_argument("options", "expected an options object");
+  obj_ = v.As<Napi::Object>();
+}
+
+bool Params::has(const char* key) const {
+  Napi::Value v = get(key);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
+at::Tensor Params::optional_tensor(const char* key) const { return has(key) ? tensor(key) : at::Tensor(); }
+
+std::vector<std::string> Params::strings(const char* key) const {
+  std::vector<std::string> out;
+  if (!has(key)) return out;
+  if (!get(key).IsArray()) fail_argument(key, "expected an array of strings");
+  Napi::Array a = get(key).As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(to_string(a.Get(i), std::string(key) + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+std::map<std::string, std::string> Params::string_map(const char* key) const {
+  std::map<std::string, std::string> out;
+  if (!has(key)) return out;
+  if (!get(key).IsObject()) fail_argument(key, "expected an object of strings");
+  Napi::Object m = get(key).As<Napi::Object>();
+  Napi::Array keys = m.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+    out[k] = to_string(m.Get(k), std::string(key) + "." + k);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Params::tensor_map(const char* key) const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  if (!has(key)) return out;
+  if (!get(key).IsObject()) fail_argument(key, "expected an object of Tensors");
+  Napi::Object m = get(key).As<Napi::Object>();
+  Napi::Array keys = m.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+    out.emplace_back(k, to_tensor(m.Get(k), std::string(key) + "." + k));
+  }
+  return out;
 }
 
 std::vector<int64_t> arg_shape(const Napi::CallbackInfo& info, size_t index, const std::string& name) {

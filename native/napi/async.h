@@ -64,4 +64,10 @@ Napi::Promise run_async(Napi::Env env, const char* name, std::function<Result()>
   return promise;
 }
 
+// A `done` for work whose Promise resolves with undefined.
+template <typename Result>
+Napi::Value resolve_undefined(Napi::Env env, Result&) {
+  return env.Undefined();
+}
+
 }  // namespace smolvla::napi

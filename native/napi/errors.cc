@@ -11,6 +11,8 @@ ErrorInfo describe_current_exception() {
     throw;
   } catch (const ArgumentError& e) {
     return {e.what(), "ERR_SMOLVLA_ARGUMENT"};
+  } catch (const DisposedError& e) {
+    return {e.what(), "ERR_SMOLVLA_DISPOSED"};
   } catch (const c10::Error& e) {
     // what() carries a C++ backtrace; users need the message.
     return {e.what_without_backtrace(), "ERR_SMOLVLA_TORCH"};

@@ -1,5 +1,6 @@
 // Every C++ exception becomes a JS Error here, never an abort. Errors carry a `code`:
-// ERR_SMOLVLA_ARGUMENT (bad input), ERR_SMOLVLA_TORCH (libtorch refused), ERR_SMOLVLA (other).
+// ERR_SMOLVLA_ARGUMENT (bad input), ERR_SMOLVLA_DISPOSED (used after dispose()), ERR_SMOLVLA_TORCH
+// (libtorch refused), ERR_SMOLVLA_OOM (out of memory), ERR_SMOLVLA (other).
 #pragma once
 
 #include <napi.h>

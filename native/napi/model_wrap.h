@@ -1,44 +1,41 @@
-// JS handles of the native model, its KV caches and cancellation tokens. All tensor work of the
-// model runs off the JS thread (Promises); one model runs one call at a time (a mutex), so callers
-// sharing a model are serialised, never interleaved.
+// JS handles of the native model (model/model.h), its prefix caches and cancellation tokens. Each
+// method parses one parameter object, queues the model call on the libuv pool (a Promise) and wraps
+// the result; nothing here touches the model on the JS thread. A model's and a cache's native
+// bytes are reported to V8 while the handle holds them, and released by dispose() or GC.
 #pragma once
 
 #include <napi.h>
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 
-#include "model/flow_matching.h"
+#include "model/model.h"
 
 namespace smolvla::napi {
 
-struct ModelState {
-  std::mutex mutex;
-  model::ModelConfig config;
-  model::PolicyModule module{nullptr};
-  c10::Device device{c10::kCPU};
-  at::ScalarType dtype = at::kFloat;
-  model::FlowMatchingImpl& fm() { return *module->model; }
-};
+// Native bytes a handle has reported to V8 (AdjustExternalMemory), kept equal to what it holds.
+// JS thread only. After close() (dispose or GC) later updates, e.g. from work that was in flight,
+// are ignored.
+class ExternalBytes {
+ public:
+  void set(Napi::Env env, int64_t bytes);
+  void close(Napi::Env env);
+  int64_t reported() const { return reported_; }
 
-// A prefix pass's results: the KV cache (never modified), the prefix pad mask and, with the CLS
-// head, obs_cls_out. Holds tensors natively; JS sees an opaque handle.
-struct CacheState {
-  model::KVCache cache;
-  at::Tensor pad_masks;
-  at::Tensor obs_cls_out;
-  const ModelState* owner = nullptr;
-  int64_t bytes() const;
+ private:
+  int64_t reported_ = 0;
+  bool closed_ = false;
 };
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
-  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<ModelState> state);
-  // The model behind a JS handle; an ArgumentError naming `name` otherwise.
-  static std::shared_ptr<ModelState> StateOf(const Napi::Value& v, const std::string& name);
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<model::Model> model, int64_t bytes);
+  // The model behind a JS handle; an ArgumentError naming `name` otherwise, a DisposedError after
+  // dispose().
+  static std::shared_ptr<model::Model> ModelOf(const Napi::Value& v, const std::string& name);
   explicit ModelWrap(const Napi::CallbackInfo& info);
+  ~ModelWrap() override;
 
  private:
   Napi::Value LoadState(const Napi::CallbackInfo& info);
@@ -56,17 +53,25 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Parameters(const Napi::CallbackInfo& info);
   Napi::Value ParameterNames(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
+  Napi::Value Bytes(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<ModelState> state_;
+  std::shared_ptr<model::Model> live() const;
+
+  std::shared_ptr<model::Model> model_;
+  std::shared_ptr<ExternalBytes> external_ = std::make_shared<ExternalBytes>();  // to() updates it
 };
 
 class CacheWrap : public Napi::ObjectWrap<CacheWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
-  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<CacheState> state);
-  // The cache behind a JS handle; an ArgumentError naming `name` otherwise.
-  static std::shared_ptr<CacheState> StateOf(const Napi::Value& v, const std::string& name);
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<model::PrefixCache> cache);
+  // The cache behind a JS handle; an ArgumentError naming `name` otherwise, a DisposedError after
+  // dispose().
+  static std::shared_ptr<model::PrefixCache> CacheOf(const Napi::Value& v, const std::string& name);
   explicit CacheWrap(const Napi::CallbackInfo& info);
+  ~CacheWrap() override;
 
  private:
   Napi::Value Dispose(const Napi::CallbackInfo& info);
@@ -77,7 +82,8 @@ class CacheWrap : public Napi::ObjectWrap<CacheWrap> {
   Napi::Value PadMasks(const Napi::CallbackInfo& info);
   Napi::Value ObsClsOut(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<CacheState> state_;
+  std::shared_ptr<model::PrefixCache> cache_;
+  ExternalBytes external_;
 };
 
 // Cancels long native work between steps: JS calls cancel(), the work throws "cancelled".

@@ -1,4 +1,4 @@
-// N-API entry points of the standalone tensor operations (SPEC §3, §5). Small and synchronous:
+// N-API entry points of the standalone tensor operations. Small and synchronous:
 // each is microseconds to milliseconds; the model's long work is async elsewhere.
 #include <ATen/core/Tensor.h>
 

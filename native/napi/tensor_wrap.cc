@@ -20,11 +20,23 @@ int64_t cpu_bytes(const at::Tensor& t) {
 // JS may change its buffer while native work runs on another thread.
 Napi::Value TensorFromBuffer(const Napi::CallbackInfo& info) {
   Napi::Value v = info.Length() > 0 ? info[0] : info.Env().Undefined();
-  if (!v.IsTypedArray() && !v.IsDataView()) fail_argument("data", "expected a TypedArray");
+  if (!v.IsTypedArray() && !v.IsDataView()) fail_argument("data", "expected a TypedArray or a DataView");
   const std::vector<int64_t> shape = arg_shape(info, 1, "shape");
   const at::ScalarType type = parse_dtype(arg_string(info, 2, "dtype"), "dtype");
-  Napi::TypedArray view = v.As<Napi::TypedArray>();
-  const size_t byte_len = view.ByteLength();
+  // A DataView is not a TypedArray: read its buffer, offset and length through its own type.
+  Napi::ArrayBuffer buffer;
+  size_t byte_offset = 0, byte_len = 0;
+  if (v.IsDataView()) {
+    Napi::DataView view = v.As<Napi::DataView>();
+    buffer = view.ArrayBuffer();
+    byte_offset = view.ByteOffset();
+    byte_len = view.ByteLength();
+  } else {
+    Napi::TypedArray view = v.As<Napi::TypedArray>();
+    buffer = view.ArrayBuffer();
+    byte_offset = view.ByteOffset();
+    byte_len = view.ByteLength();
+  }
   int64_t numel = 1;
   for (int64_t s : shape) numel *= s;
   const size_t expected = static_cast<size_t>(numel) * c10::elementSize(type);
@@ -34,7 +46,7 @@ Napi::Value TensorFromBuffer(const Napi::CallbackInfo& info) {
   }
   at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type));
   if (expected > 0) {
-    const auto* src = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+    const auto* src = static_cast<const uint8_t*>(buffer.Data()) + byte_offset;
     std::memcpy(t.data_ptr(), src, expected);
   }
   return TensorWrap::Wrap(info.Env(), std::move(t));
@@ -130,7 +142,8 @@ Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
 
 // An ArrayBuffer over the tensor's bytes (CPU, contiguous). Zero-copy when the tensor already is;
 // the buffer keeps the storage alive on its own, so dispose() of the handle never invalidates it.
-// Tensors handed to JS are never modified in place by this library, so sharing is safe.
+// The buffer aliases the tensor's storage: a later in-place write to that storage (through another
+// handle of the same storage) shows through it.
 Napi::Value TensorWrap::Data(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     at::Tensor t = live("data").to(at::kCPU).contiguous();

@@ -1,34 +1,20 @@
-// Training steps from JS: forward, backward, clipping and AdamW in one async native call, so a
-// step never blocks the event loop and never round-trips gradients through JS.
-#include <ATen/ATen.h>
-
-#include <cmath>
+// The JS handle of a native trainer (train/trainer.h): one async call per training step, so a step
+// never blocks the event loop and never round-trips gradients through JS.
 #include <memory>
 
 #include "core/check.h"
-#include "io/safetensors.h"
 #include "napi/addon_data.h"
 #include "napi/args.h"
 #include "napi/async.h"
+#include "napi/bindings.h"
 #include "napi/errors.h"
 #include "napi/model_wrap.h"
 #include "napi/observation.h"
 #include "napi/tensor_wrap.h"
-#include "train/adamw.h"
+#include "train/trainer.h"
 
 namespace smolvla::napi {
 namespace {
-
-struct TrainerState {
-  std::shared_ptr<ModelState> model;
-  std::unique_ptr<train::AdamW> optimizer;
-};
-
-struct StepResult {
-  std::map<std::string, at::Tensor> losses;
-  double grad_norm = 0;
-  bool skipped = false;
-};
 
 class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
  public:
@@ -43,132 +29,100 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     exports.Set("NativeTrainer", ctor);
   }
 
+  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<train::Trainer> trainer) {
+    return addon_data(env).trainer_ctor.New({Napi::External<std::shared_ptr<train::Trainer>>::New(env, &trainer)});
+  }
+
   explicit TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
     if (info.Length() != 1 || !info[0].IsExternal()) {
       throw Napi::TypeError::New(info.Env(), "NativeTrainer is created by createTrainer(), not with new");
     }
-    state_ = *info[0].As<Napi::External<std::shared_ptr<TrainerState>>>().Data();
+    trainer_ = *info[0].As<Napi::External<std::shared_ptr<train::Trainer>>>().Data();
   }
 
  private:
-  // step(observation, actions | null, isPad | null, lr, objective 'delta' | 'main')
-  //   -> {losses, gradNorm, skipped}; a non-finite loss skips the update.
+  // step({observation, actions?, actionIsPad?, lr, objective: 'delta' | 'main'}) -> {losses, gradNorm, skipped}
   Napi::Value Step(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
-      const auto& c = state_->model->config;
-      const model::Observation obs = observation_from_js(info.Length() > 0 ? info[0] : info.Env().Undefined(), c);
-      const bool has_actions = info.Length() > 1 && !info[1].IsNull() && !info[1].IsUndefined();
-      const at::Tensor actions = has_actions ? arg_tensor(info, 1, "actions") : at::Tensor();
-      const bool has_pad = info.Length() > 2 && !info[2].IsNull() && !info[2].IsUndefined();
-      const at::Tensor is_pad = has_pad ? arg_tensor(info, 2, "actionIsPad") : at::Tensor();
-      const double lr = arg_number(info, 3, "lr");
-      if (!(lr >= 0) || !std::isfinite(lr)) fail_argument("lr", "expected a finite non-negative learning rate");
-      const std::string objective = arg_string(info, 4, "objective");
+      const Params p(info);
+      train::StepRequest r;
+      r.observation = observation_from_js(p.get("observation"));
+      r.actions = p.optional_tensor("actions");
+      r.is_pad = p.optional_tensor("actionIsPad");
+      r.lr = p.number("lr");
+      const std::string objective = p.string("objective");
       if (objective != "delta" && objective != "main") fail_argument("objective", "expected 'delta' or 'main'");
-      if (objective == "main" && !has_actions) fail_argument("actions", "the main objective needs the target actions");
-      if (has_pad) expect_action_is_pad(is_pad, obs.batch(), c);
-      if (objective == "delta" && c.use_cls_head && obs.batch() < 2) {
-        fail_argument("observation", "a batch of at least 2 samples: VICReg needs batch statistics");
-      }
-      auto s = state_;
-      return run_async<StepResult>(
-          info.Env(), "smolvla.trainStep",
-          [s, obs, actions, is_pad, lr, objective]() {
-            std::lock_guard<std::mutex> lock(s->model->mutex);
-            const auto d = s->model->device;
-            const model::Observation o = observation_to(obs, d);
-            const at::Tensor pad = is_pad.defined() ? is_pad.to(d) : at::Tensor();
-            StepResult r;
-            s->optimizer->zero_grad();
-            r.losses = objective == "delta"
-                           ? s->model->fm().forward_delta(o, pad, at::Tensor(), at::Tensor(), nullptr)
-                           : s->model->fm().forward_main(o, actions.to(d, at::kFloat), pad, at::Tensor(), at::Tensor());
-            const at::Tensor loss = r.losses[objective == "delta" ? "delta_loss" : "loss"];
-            if (!std::isfinite(loss.item<double>())) {
-              r.skipped = true;
-            } else {
-              loss.backward();
-              r.grad_norm = s->optimizer->step(lr);
-            }
-            s->optimizer->zero_grad();
-            for (auto& [k, t] : r.losses) t = t.detach();
-            return r;
-          },
-          [](Napi::Env env, StepResult& r) -> Napi::Value {
+      r.objective = objective == "delta" ? train::Objective::Delta : train::Objective::Main;
+      auto t = trainer_;
+      return run_async<train::StepResult>(
+          info.Env(), "smolvla.trainStep", [t, r]() { return t->step(r); },
+          [](Napi::Env env, train::StepResult& s) -> Napi::Value {
             Napi::Object out = Napi::Object::New(env);
             Napi::Object losses = Napi::Object::New(env);
-            for (const auto& [k, t] : r.losses) losses.Set(k, TensorWrap::Wrap(env, t));
+            for (const auto& [k, t] : s.losses) losses.Set(k, TensorWrap::Wrap(env, t));
             out.Set("losses", losses);
-            out.Set("gradNorm", r.grad_norm);
-            out.Set("skipped", r.skipped);
+            out.Set("gradNorm", s.grad_norm);
+            out.Set("skipped", s.skipped);
             return out;
           });
     });
   }
 
+  // saveState({path})
   Napi::Value SaveState(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
-      const std::string path = arg_string(info, 0, "path");
-      auto s = state_;
+      const std::string path = Params(info).string("path");
+      auto t = trainer_;
       return run_async<bool>(
           info.Env(), "smolvla.saveOptimizer",
-          [s, path]() {
-            std::lock_guard<std::mutex> lock(s->model->mutex);
-            io::write_safetensors(path, s->optimizer->state(), {{"format", "smolvla-node-adamw"}});
+          [t, path]() {
+            t->save(path);
             return true;
           },
-          [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+          resolve_undefined<bool>);
     });
   }
 
+  // loadState({path})
   Napi::Value LoadState(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
-      const std::string path = arg_string(info, 0, "path");
-      auto s = state_;
+      const std::string path = Params(info).string("path");
+      auto t = trainer_;
       return run_async<bool>(
           info.Env(), "smolvla.loadOptimizer",
-          [s, path]() {
-            std::lock_guard<std::mutex> lock(s->model->mutex);
-            s->optimizer->load_state(io::read_safetensors(path).tensors);
+          [t, path]() {
+            t->load(path);
             return true;
           },
-          [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+          resolve_undefined<bool>);
     });
   }
 
-  Napi::Value Steps(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(state_->optimizer->steps()));
-  }
+  Napi::Value Steps(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(trainer_->steps())); }
 
   Napi::Value ParamCount(const Napi::CallbackInfo& info) {
-    int64_t n = 0;
-    for (const auto& [name, p] : state_->optimizer->params()) n += p.numel();
-    return Napi::Number::New(info.Env(), static_cast<double>(n));
+    return Napi::Number::New(info.Env(), static_cast<double>(trainer_->parameter_count()));
   }
 
-  std::shared_ptr<TrainerState> state_;
+  std::shared_ptr<train::Trainer> trainer_;
 };
 
-// createTrainer(model, beta1, beta2, eps, weightDecay, gradClipNorm) -> NativeTrainer over the
-// model's trainable parameters (SPEC §5 freezing).
+// createTrainer({model, betas: [b1, b2], eps, weightDecay, gradClipNorm}) -> Promise<NativeTrainer>
+// over the model's trainable parameters.
 Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
-  auto model = ModelWrap::StateOf(info.Length() > 0 ? info[0] : info.Env().Undefined(), "model");
+  const Params p(info);
+  auto model = ModelWrap::ModelOf(p.get("model"), "model");
   train::AdamWOptions o;
-  o.betas[0] = arg_number(info, 1, "beta1");
-  o.betas[1] = arg_number(info, 2, "beta2");
-  o.eps = arg_number(info, 3, "eps");
-  o.weight_decay = arg_number(info, 4, "weightDecay");
-  o.grad_clip_norm = arg_number(info, 5, "gradClipNorm");
-  if (!(o.betas[0] >= 0 && o.betas[0] < 1 && o.betas[1] >= 0 && o.betas[1] < 1)) fail_argument("beta1", "betas must be in [0, 1)");
-  std::lock_guard<std::mutex> lock(model->mutex);
-  if (model->dtype != at::kFloat) fail_argument("model", "training needs a float32 model (call to('float32') first)");
-  auto params = model->module->named_parameters(true);
-  std::vector<std::pair<std::string, at::Tensor>> trainable;
-  for (const auto& name : model->fm().trainable_parameter_names("model.")) trainable.emplace_back(name, *params.find(name));
-  auto state = std::make_shared<TrainerState>();
-  state->model = model;
-  state->optimizer = std::make_unique<train::AdamW>(std::move(trainable), o);
-  return addon_data(info.Env()).trainer_ctor.New({Napi::External<std::shared_ptr<TrainerState>>::New(info.Env(), &state)});
+  if (!p.get("betas").IsArray() || p.get("betas").As<Napi::Array>().Length() != 2) fail_argument("betas", "expected [beta1, beta2]");
+  const Napi::Array betas = p.get("betas").As<Napi::Array>();
+  o.betas[0] = to_number(betas.Get(0u), "betas[0]");
+  o.betas[1] = to_number(betas.Get(1u), "betas[1]");
+  o.eps = p.number("eps");
+  o.weight_decay = p.number("weightDecay");
+  o.grad_clip_norm = p.number("gradClipNorm");
+  return run_async<std::shared_ptr<train::Trainer>>(
+      info.Env(), "smolvla.createTrainer", [model, o]() { return train::Trainer::create(model, o); },
+      [](Napi::Env env, std::shared_ptr<train::Trainer>& t) -> Napi::Value { return TrainerWrap::Wrap(env, t); });
 }
 
 }  // namespace

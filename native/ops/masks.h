@@ -1,4 +1,4 @@
-// Attention masks built from (pad mask, block marks), SPEC §3.
+// Attention masks built from (pad mask, block marks), as LeRobot's make_att_2d_masks.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -9,7 +9,7 @@ namespace smolvla::ops {
 // tokens are valid. pad and marks are (B, N) bool (marks may also be integer); result (B, N, N) bool.
 at::Tensor make_att_2d_masks(const at::Tensor& pad, const at::Tensor& marks);
 
-// Opt-in variant for the suffix CLS rows (SPEC §3): the last num_cls_suffix rows see the valid
+// Opt-in variant for the suffix CLS rows: the last num_cls_suffix rows see the valid
 // prefix (everything before the chunk_size action tokens that precede them), the first and last
 // num_action_context valid action tokens (all of them when 2 * num_action_context >= chunk_size)
 // and the valid suffix CLS tokens; never a padded token. Other rows are the standard mask.

@@ -1,4 +1,4 @@
-// Positional encodings: the flow-matching time embedding and SmolVLA's own RoPE (SPEC §3).
+// Positional encodings: the flow-matching time embedding and SmolVLA's own RoPE.
 #pragma once
 
 #include <ATen/core/Tensor.h>

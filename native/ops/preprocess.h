@@ -1,4 +1,4 @@
-// Input preprocessing shared by the policy and the training loader (SPEC §5, policy wrapper).
+// Input preprocessing shared by the policy and the training loader (policy wrapper).
 #pragma once
 
 #include <ATen/core/Tensor.h>

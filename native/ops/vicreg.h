@@ -13,7 +13,7 @@ struct VicregTerms {
 };
 
 // z1, z2: (B, T, D) floating, B >= 2 (the batch statistics are undefined for one sample).
-// Differentiable through libtorch autograd. SPEC §5.
+// Differentiable through libtorch autograd.
 VicregTerms vicreg_loss(const at::Tensor& z1, const at::Tensor& z2, double lambda, double mu, double nu,
                         double gamma = 1.0, double eps = 1e-4);
 

@@ -1,4 +1,4 @@
-/** Backbone resolution (SPEC §2): vlm_backbone in config.json, the built-in SmolVLM2-500M, a local Hugging Face folder. */
+/** Backbone resolution: vlm_backbone in config.json, the built-in SmolVLM2-500M, a local Hugging Face folder. */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

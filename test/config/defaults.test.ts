@@ -1,4 +1,4 @@
-/** The defaults equal SPEC §1 / §2, and every config.json key maps to its field name exactly. */
+/** The defaults equal LeRobot's (plus the delta-expert keys) with the SmolVLM2-500M backbone, and every config.json key maps to its field name exactly. */
 import {
   CONFIG_FIELD_NAMES,
   camelToSnake,
@@ -8,7 +8,7 @@ import {
   snakeToCamel,
 } from '../../lib/config';
 
-/** SPEC §1, written out key by key in config.json's names. */
+/** The defaults, written out key by key in config.json's names. */
 const SPEC_DEFAULTS: Record<string, unknown> = {
   n_obs_steps: 1,
   chunk_size: 50,
@@ -86,7 +86,7 @@ const SPEC_BACKBONE = {
 };
 
 describe('defaults', () => {
-  it('defaultConfig() is SPEC §1 with the SmolVLM2-500M backbone of SPEC §2', () => {
+  it('defaultConfig() is the defaults with the SmolVLM2-500M backbone', () => {
     expect(configToJson(defaultConfig())).toStrictEqual({ type: 'smolvla', ...SPEC_DEFAULTS, vlm_backbone: SPEC_BACKBONE });
   });
 

@@ -1,4 +1,4 @@
-/** Derived dimensions (SPEC §1, §2) as the native model needs them. */
+/** Derived dimensions as the native model needs them. */
 import * as path from 'node:path';
 
 import { defaultConfig, expertIntermediateSize, readConfig, resolveDims } from '../../lib/config';

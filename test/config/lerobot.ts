@@ -62,7 +62,7 @@ export function lerobotConfigJson(): Record<string, unknown> {
   };
 }
 
-/** The keys LeRobot's SmolVLAConfig / PreTrainedConfig have that SPEC §1 does not list (kept in `extra`). */
+/** The keys LeRobot's SmolVLAConfig / PreTrainedConfig have that this package does not model (kept in `extra`). */
 export const LEROBOT_ONLY_KEYS = [
   'device',
   'use_amp',

@@ -8,7 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
-import { defaultConfig, toNativeConfig } from '../../lib/index';
+import { defaultConfig } from '../../lib/index';
+import { nativeConfigJson } from '../../lib/model/model';
 import { packageRoot } from '../../lib/native';
 
 const config = defaultConfig({
@@ -32,14 +33,14 @@ function prefixOutputs(env: NodeJS.ProcessEnv): { kernel: string; actions: numbe
     const addon = require('node-gyp-build')(${JSON.stringify(packageRoot)});
     const t = (a, shape, dtype) => addon.tensorFromBuffer(a, shape, dtype);
     (async () => {
-      const model = await addon.createModel(${JSON.stringify(toNativeConfig(config))}, 0, 'float32', 'cpu');
+      const model = await addon.createModel({ config: ${JSON.stringify(nativeConfigJson(config))} });
       const img = Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => Math.sin(i * 0.37));
-      const cache = await model.prefix({
+      const cache = await model.prefix({ observation: {
         images: [t(img, [1, 3, 64, 64], 'float32')], imgMasks: [t(new Uint8Array([1]), [1], 'bool')],
         langTokens: t(new BigInt64Array([1n, 2n, 3n]), [1, 3], 'int64'), langMasks: t(new Uint8Array([1, 1, 1]), [1, 3], 'bool'),
         state: t(new Float32Array(4), [1, 4], 'float32'),
-      });
-      const { actions } = await model.sample(null, cache, t(new Float32Array(16).fill(0.5), [1, 4, 4], 'float32'), null);
+      } });
+      const { actions } = await model.sample({ cache, noise: t(new Float32Array(16).fill(0.5), [1, 4, 4], 'float32') });
       console.log(JSON.stringify({ kernel: addon.buildInfo().attentionKernel, actions: Array.from(new Float32Array(actions.data())) }));
     })();
   `;

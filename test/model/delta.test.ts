@@ -1,8 +1,8 @@
 /**
  * Delta expert, CLS head and VICReg against the PyTorch reference (fixture tiny_delta: B = 4, CLS
  * head on, fixed main-integration start and CLS noise). Tolerance: relative error <= 1e-4 (float32
- * whole-model outputs and gradients, SPEC §7). Delta actions and the CLS trainable set are
- * departures (SPEC §8); the loss values follow the published numerics.
+ * whole-model outputs and gradients). Delta actions and the CLS trainable set are
+ * departures; the loss values follow the published numerics.
  */
 import { Optimizer } from '../../lib/train/optimizer';
 import { expectClose } from '../helpers';
@@ -19,9 +19,9 @@ describe('tiny_delta', () => {
     f = await loadModelFixture('tiny_delta');
   });
 
-  it('lists exactly the trainable parameters of SPEC §5 (CLS head included)', () => {
+  it('lists exactly the trainable parameters (CLS head included)', async () => {
     const expected = JSON.parse(f.io.metadata.trainable!) as string[];
-    expect(f.model.trainableParameters().map((p) => p.name).sort()).toEqual([...expected].sort());
+    expect((await f.model.trainableParameters()).map((p) => p.name).sort()).toEqual([...expected].sort());
   });
 
   it(`matches the prefix with CLS tokens and sampling within ${TOL}`, async () => {
@@ -57,7 +57,7 @@ describe('tiny_delta', () => {
     for (const [ours, theirs] of losses) expectClose(r.losses[ours]!, f.io.get(`out.delta.${theirs}`), TOL, ours);
     expect(gradNames.length).toBeGreaterThan(40);
     for (const n of gradNames) expectClose(r.grads[n]!, f.io.get(`grad.${n}`), TOL, `grad ${n}`);
-    // action_context_encoder is trainable but the delta objective never calls it (SPEC §5).
+    // action_context_encoder is trainable but the delta objective never calls it.
     for (const n of noGrad) expect(r.grads[n]).toBeNull();
   });
 
@@ -106,7 +106,7 @@ describe('a published SmolVLA checkpoint without delta/CLS tensors', () => {
   it('can warm-start the delta expert from the main expert', async () => {
     const { model, report } = await SmolVLAModel.fromPretrained(path.join(fixturesDir, 'tiny_nodelta_ckpt'), { warmStartDelta: true });
     expect(report.warmStarted).toBe(true);
-    const p = model.parameters([
+    const p = await model.parameters([
       'model.vlm_with_expert.lm_expert.layers.0.mlp.up_proj.weight',
       'model.vlm_with_expert.delta_expert.layers.0.mlp.up_proj.weight',
     ]);
@@ -120,13 +120,13 @@ describe('a published SmolVLA checkpoint without delta/CLS tensors', () => {
 describe('freezing with train_delta_expert', () => {
   it('changes only the trainable parameters in an optimiser step', async () => {
     const f = await loadModelFixture('tiny_delta');
-    const before = f.model.parameters();
-    const trainable = new Set(f.model.trainableParameters().map((p) => p.name));
-    const opt = new Optimizer(f.model, 'delta');
+    const before = await f.model.parameters();
+    const trainable = new Set((await f.model.trainableParameters()).map((p) => p.name));
+    const opt = await Optimizer.create(f.model, 'delta');
     const r = await opt.step({ observation: f.obs, actionIsPad: f.io.get('in.actions_is_pad') }, 1e-3);
     expect(r.skipped).toBe(false);
     expect(r.gradNorm).toBeGreaterThan(0);
-    const after = f.model.parameters();
+    const after = await f.model.parameters();
     let changed = 0;
     for (const [name, t] of Object.entries(before)) {
       const a = t.toNumbers();

@@ -1,5 +1,5 @@
 /**
- * Smoke test of the full-size SmolVLA shape (SPEC §1: vision 12 x 768 at 512 px, 16 text layers of
+ * Smoke test of the full-size SmolVLA shape (vision 12 x 768 at 512 px, 16 text layers of
  * 960, expert 720; ~0.5 B parameters) with random weights built from a seed: it constructs, runs
  * the prefix pass and samples a chunk. Timing lives in `npm run bench`, not here.
  */
@@ -16,7 +16,7 @@ describe('full-size SmolVLA (random weights)', () => {
       useClsHead: true,
     });
     const model = await SmolVLAModel.create(config, { seed: 0 });
-    expect(model.info().parameters).toBeGreaterThan(4.5e8);
+    expect((await model.info()).parameters).toBeGreaterThan(4.5e8);
     const obs = {
       images: [Tensor.from(Float32Array.from({ length: 3 * 512 * 512 }, (_, i) => Math.sin(i) * 0.5), [1, 3, 512, 512])],
       imgMasks: [Tensor.fromBools([1], [1])],

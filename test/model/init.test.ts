@@ -47,9 +47,9 @@ describe('initialisation of a fresh model', () => {
     execFileSync('/usr/bin/python3', ['lerobot_interop.py', 'init-stats', cfg, out], { cwd: path.join(__dirname, '..', 'reference'), timeout: 300_000 });
     const reference = JSON.parse(fs.readFileSync(out, 'utf8')) as Record<string, Stats>;
     const model = await SmolVLAModel.create(await readConfig(TINY_DELTA_DIR), { seed: 5 });
-    const names = model.parameterNames();
+    const names = await model.parameterNames();
     expect([...names].sort()).toEqual(Object.keys(reference).sort());
-    const params = model.parameters(names);
+    const params = await model.parameters(names);
     const problems: string[] = [];
     for (const name of names) {
       const ref = reference[name]!;

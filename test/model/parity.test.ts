@@ -1,6 +1,6 @@
 /**
  * The whole SmolVLA model against the PyTorch reference, through the public loader (so the
- * LeRobot key mapping is tested too). Tolerances (float32, SPEC §7): relative error <= 1e-4 for
+ * LeRobot key mapping is tested too). Tolerances (float32): relative error <= 1e-4 for
  * every model output and gradient; masks and ids exact. Fixtures: tiny_equal (parity, CLS head,
  * expert layers = VLM layers), tiny_fewer (departure: 2 expert layers for 4 VLM layers, 2 cameras
  * with one masked, padded language, prefix_length padding, non-identity vision position ids).

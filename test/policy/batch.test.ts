@@ -1,14 +1,14 @@
 /**
- * Robot data -> Observation (SPEC §5 "Policy wrapper") against LeRobot's preprocessing computed by the
+ * Robot data -> Observation against LeRobot's preprocessing computed by the
  * PyTorch reference (fixture policy/preprocess.safetensors, kind parity): uint8 HWC frames of odd sizes
  * (one with a time axis) resized with padding to 32 x 32 and mapped to [-1, 1], states normalised with
- * tiny_delta's statistics and zero-padded. Tolerance: relative error <= 1e-5 (single operations, SPEC §7).
+ * tiny_delta's statistics and zero-padded. Tolerance: relative error <= 1e-5 (single operations).
  * The rest checks key aliases, errors naming keys, empty cameras, padding masks, stacking and the
  * trainer's batch.
  */
 import { disposeAll, Tensor } from '../../lib/index';
 import type { DatasetSample } from '../../lib/data';
-import { disposeBatch, trainingBatch, type RobotObservation, type TensorBatch } from '../../lib/policy';
+import { disposeBatch, type RobotObservation, type TensorBatch } from '../../lib/policy';
 import { expectClose, loadFixture, type Fixture } from '../helpers';
 import { select } from '../modelFixtures';
 import { chwOf, frameOf, rowsOf, tinySetup, type TinySetup } from './fixtures';
@@ -260,7 +260,7 @@ describe('trainingBatch', () => {
 
   it('builds the observation, normalised padded actions and action_is_pad', () => {
     const s = samples();
-    const b = trainingBatch(s, t.pre);
+    const b = t.pre.trainingBatch(s);
     const first = Tensor.from(rowsOf(b.observation.images[0]!)[0]!, [3, 32, 32]);
     expectClose(first, select(fx.get('out.images'), 0, 2), OP_TOL, 'image of sample 0');
     expect(b.actions.shape).toEqual([2, 8, 6]);
@@ -278,12 +278,12 @@ describe('trainingBatch', () => {
   it('names the sample and field of bad data', () => {
     const s = samples();
     s[1]!.actions = new Float32Array(31);
-    expect(() => trainingBatch(s, t.pre)).toThrow(/samples\[1\]\.actions: expected 8 x 4 values, got 31/);
+    expect(() => t.pre.trainingBatch(s)).toThrow(/samples\[1\]\.actions: expected 8 x 4 values, got 31/);
     const n = samples();
     n[0]!.state[1] = NaN;
-    expect(() => trainingBatch(n, t.pre)).toThrow(/samples\[0\]\.state: NaN at index 1/);
+    expect(() => t.pre.trainingBatch(n)).toThrow(/samples\[0\]\.state: NaN at index 1/);
     const i = samples();
     i[0]!.images[CAM]!.data[7] = 2;
-    expect(() => trainingBatch(i, t.pre)).toThrow(/samples\[0\]\.images\.observation\.images\.cam0: value 2 at index 7/);
+    expect(() => t.pre.trainingBatch(i)).toThrow(/samples\[0\]\.images\.observation\.images\.cam0: value 2 at index 7/);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Dataset statistics in both LeRobot layouts (SPEC §2, §5): the older in-file buffers of tiny_delta
+ * Dataset statistics in both LeRobot layouts: the older in-file buffers of tiny_delta
  * and a newer processor-file pair written here by hand in LeRobot's format (policy_preprocessor.json +
  * policy_preprocessor_step_<i>_normalizer_processor.safetensors, the postprocessor likewise). Values
  * are compared exactly: both are float32 arithmetic on the same numbers; actions of a policy loaded

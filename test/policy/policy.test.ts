@@ -1,9 +1,9 @@
 /**
- * SmolVLAPolicy's CLS state machine (SPEC §5 "CLS similarity", "Cache request"; §6) on tiny_delta
+ * SmolVLAPolicy's CLS state machine on tiny_delta
  * against the PyTorch reference (fixture policy/sequence.safetensors, kind departure: the state machine
  * is new in the seeds): three calls of two robots from raw frames, their un-normalised actions, CLS
  * outputs, similarities and decisions. Tolerance: relative error <= 1e-4 for whole policy outputs
- * (SPEC §7), similarities within 1e-4 absolute; decisions exact (the generator keeps every similarity
+ *, similarities within 1e-4 absolute; decisions exact (the generator keeps every similarity
  * more than 1e-3 away from the threshold).
  */
 import * as path from 'node:path';
@@ -275,7 +275,7 @@ describe('training and loading', () => {
     expect(Number.isFinite(r.loss)).toBe(true);
     expect(r.losses.delta_losses_after_in_ep_bound!.shape).toEqual([2, 8, 6]);
     expect(r.loss).toBeCloseTo(r.losses.delta_loss!.toFloat32()[0]!, 6);
-    expect(policy.trainableParameters()).toEqual(policy.model.trainableParameters());
+    expect(await policy.trainableParameters()).toEqual(await policy.model.trainableParameters());
     const main = await SmolVLAPolicy.fromPretrained(path.join(fixturesDir, 'tiny_nodelta_ckpt'), { tokenizer: null });
     await expect(main.forward(sequenceCall(fx, 0))).rejects.toThrow(/robot 0: action: missing \(training needs the action chunk\)/);
     const m = await main.forward(batch);

@@ -1,5 +1,5 @@
 /**
- * The VLM tokenizer (SPEC §5 "Language") on the generated tiny byte-level BPE (test/fixtures/tokenizer,
+ * The VLM tokenizer on the generated tiny byte-level BPE (test/fixtures/tokenizer,
  * SmolLM2-shaped, < 96 ids). Expected ids come from an independent classic BPE encoder in the Python
  * generator (tokenizer_cases.json); padding/truncation follow LeRobot's prepare_language.
  */
@@ -84,7 +84,7 @@ describe('VlmTokenizer', () => {
   });
 });
 
-describe('loadTokenizer search (SPEC §5 order)', () => {
+describe('loadTokenizer search', () => {
   const put = (file: string) => {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.copyFileSync(TOKENIZER_JSON, file);

@@ -1,4 +1,4 @@
-/** AdaptiveThreshold: SPEC §6's controller (direction inverted relative to the seed's prose). */
+/** AdaptiveThreshold: the inference guide's controller (direction inverted relative to the seed's prose). */
 import fc from 'fast-check';
 
 import { AdaptiveThreshold } from '../../lib/serving/adaptive';
@@ -12,7 +12,7 @@ const hits = (n: number) => new Array<boolean>(n).fill(true);
 const misses = (n: number) => new Array<boolean>(n).fill(false);
 
 describe('AdaptiveThreshold', () => {
-  it('uses the SPEC defaults: window 100, band [0.3, 0.8], step 0.05, clamp [0.2, 0.8]', () => {
+  it('uses the defaults: window 100, band [0.3, 0.8], step 0.05, clamp [0.2, 0.8]', () => {
     const c = new AdaptiveThreshold();
     expect([c.window, c.minHitRate, c.maxHitRate, c.step, c.minThreshold, c.maxThreshold]).toEqual([100, 0.3, 0.8, 0.05, 0.2, 0.8]);
   });

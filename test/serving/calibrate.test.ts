@@ -1,4 +1,4 @@
-/** calibrateThreshold and the policy-driven similarity measurement (SPEC §6). */
+/** calibrateThreshold and the policy-driven similarity measurement. */
 import fc from 'fast-check';
 
 import { calibratePolicy, calibrateThreshold, sequenceSimilarities } from '../../lib/serving/calibrate';

@@ -4,7 +4,7 @@
  * 0.25 in model space (= +0.5 in robot space).
  */
 import { defaultConfig, type SmolVLAConfig } from '../../lib/config';
-import type { KVCache, SmolVLAModel } from '../../lib/model';
+import type { KVCache } from '../../lib/model';
 import type { PolicyLike, PolicyLikePredictOptions, PolicyLikeResult } from '../../lib/serving';
 import { Tensor } from '../../lib/tensor';
 
@@ -36,7 +36,6 @@ export interface FakeOptions {
 
 export class FakePolicy implements PolicyLike {
   readonly config: SmolVLAConfig;
-  readonly model: SmolVLAModel;
   clsThreshold: number;
   /** Robots: FakeOptions.batch, or the first axis of a batch's `observation.state` tensor. */
   batch: number;
@@ -60,14 +59,14 @@ export class FakePolicy implements PolicyLike {
     this.chunk = this.config.chunkSize;
     this.script = [...(options.script ?? [])];
     this.gate = options.gate;
-    const deltaStep = async (cache: KVCache, x: Tensor): Promise<Tensor> => {
-      if ((cache as unknown as FakeCache).disposed) throw new Error('deltaStep on a disposed cache');
-      this.calls.delta++;
-      this.deltaInputs.push(x.toFloat32().slice());
-      expectShape(x.shape, [this.batch, this.chunk, MODEL_DIM]);
-      return Tensor.from(new Float32Array(x.numel).fill(DELTA), x.shape);
-    };
-    this.model = { deltaStep } as unknown as SmolVLAModel;
+  }
+
+  async deltaStep(cache: KVCache, x: Tensor): Promise<Tensor> {
+    if ((cache as unknown as FakeCache).disposed) throw new Error('deltaStep on a disposed cache');
+    this.calls.delta++;
+    this.deltaInputs.push(x.toFloat32().slice());
+    expectShape(x.shape, [this.batch, this.chunk, MODEL_DIM]);
+    return Tensor.from(new Float32Array(x.numel).fill(DELTA), x.shape);
   }
 
   reset(): void {
@@ -85,18 +84,16 @@ export class FakePolicy implements PolicyLike {
     return Tensor.from(out, [a.length, n, MODEL_DIM]);
   }
 
-  readonly preprocessor = {
-    /** (B, n, MODEL_DIM) model space -> per robot n x ACTION_DIM robot space. */
-    splitActions: (t: Tensor): Float32Array[] => {
-      const [b, n] = t.shape as [number, number];
-      const d = t.toFloat32();
-      return Array.from({ length: b }, (_, i) => {
-        const rows = new Float32Array(n * ACTION_DIM);
-        for (let k = 0; k < n; k++) for (let j = 0; j < ACTION_DIM; j++) rows[k * ACTION_DIM + j] = 2 * d[(i * n + k) * MODEL_DIM + j]! + 1;
-        return rows;
-      });
-    },
-  };
+  /** (B, n, MODEL_DIM) model space -> per robot n x ACTION_DIM robot space. */
+  splitActions(t: Tensor): Float32Array[] {
+    const [b, n] = t.shape as [number, number];
+    const d = t.toFloat32();
+    return Array.from({ length: b }, (_, i) => {
+      const rows = new Float32Array(n * ACTION_DIM);
+      for (let k = 0; k < n; k++) for (let j = 0; j < ACTION_DIM; j++) rows[k * ACTION_DIM + j] = 2 * d[(i * n + k) * MODEL_DIM + j]! + 1;
+      return rows;
+    });
+  }
 
   async predictActionChunk(batch: unknown, options: PolicyLikePredictOptions = {}): Promise<PolicyLikeResult> {
     this.batches.push(batch);

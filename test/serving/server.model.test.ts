@@ -26,24 +26,26 @@ class TinyPolicy implements PolicyLike {
     this.previous = null;
   }
 
-  readonly preprocessor = {
-    /** (B, n, A) -> per robot n x ACTION_DIM (identity normalisation: a crop). */
-    splitActions: (t: Tensor): Float32Array[] => {
-      const [B, n, A] = t.shape as [number, number, number];
-      const flat = t.toFloat32();
-      return Array.from({ length: B }, (_, b) => {
-        const rows = new Float32Array(n * ACTION_DIM);
-        for (let k = 0; k < n; k++) rows.set(flat.subarray((b * n + k) * A, (b * n + k) * A + ACTION_DIM), k * ACTION_DIM);
-        return rows;
-      });
-    },
-  };
+  /** (B, n, A) -> per robot n x ACTION_DIM (identity normalisation: a crop). */
+  splitActions(t: Tensor): Float32Array[] {
+    const [B, n, A] = t.shape as [number, number, number];
+    const flat = t.toFloat32();
+    return Array.from({ length: B }, (_, b) => {
+      const rows = new Float32Array(n * ACTION_DIM);
+      for (let k = 0; k < n; k++) rows.set(flat.subarray((b * n + k) * A, (b * n + k) * A + ACTION_DIM), k * ACTION_DIM);
+      return rows;
+    });
+  }
+
+  deltaStep(cache: KVCache, x: Tensor): Promise<Tensor> {
+    return this.model.deltaStep(cache, x);
+  }
 
   async predictActionChunk(batch: unknown, options: PolicyLikePredictOptions = {}): Promise<PolicyLikeResult> {
     const obs = batch as Observation;
     if (options.pastKeyValues) {
       const { actions } = await this.model.sample(options.pastKeyValues, { noise: options.noise });
-      return { actions: this.preprocessor.splitActions(actions), actionsTensor: actions, similarity: null, shouldCache: true, perSampleShouldCache: null };
+      return { actions: this.splitActions(actions), actionsTensor: actions, similarity: null, shouldCache: true, perSampleShouldCache: null };
     }
     if (!options.calCache) throw new Error('TinyPolicy: only calCache and cached sampling are wired');
     const cache = await this.model.prefix(obs);

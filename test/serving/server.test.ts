@@ -1,4 +1,4 @@
-/** PolicyServer's decision state machine against a scripted fake policy (SPEC §6). */
+/** PolicyServer's decision state machine against a scripted fake policy. */
 import { AdaptiveThreshold, PolicyServer, type ServerStepResult } from '../../lib/serving';
 import { ACTION_DIM, CHUNK, DELTA, FakePolicy, MODEL_DIM, chunkValue } from './fakePolicy';
 
@@ -119,10 +119,10 @@ describe('PolicyServer refine mode', () => {
     expect(x.length).toBe(CHUNK * MODEL_DIM);
   });
 
-  it('needs preprocessor.splitActions', () => {
+  it('needs deltaStep and splitActions for refine', () => {
     const policy = new FakePolicy();
-    Object.defineProperty(policy, 'preprocessor', { value: undefined });
-    expect(() => new PolicyServer(policy, { hitMode: 'refine' })).toThrow("hitMode 'refine': the policy has no preprocessor.splitActions");
+    Object.defineProperty(policy, 'splitActions', { value: undefined });
+    expect(() => new PolicyServer(policy, { hitMode: 'refine' })).toThrow(expect.objectContaining({ code: 'ERR_SMOLVLA_ARGUMENT', message: expect.stringMatching(/hitMode .*deltaStep and splitActions/) }));
   });
 });
 

@@ -115,7 +115,7 @@ describe('LeRobot interop', () => {
       }
     }
 
-    const optimizer = new Optimizer(model);
+    const optimizer = await Optimizer.create(model);
     const paths = { trainingStateDir: path.join(dir, 'training_state') } as CheckpointPaths;
     await loadOptimizerState(optimizer, model, paths);
     expect(optimizer.steps).toBe(1);

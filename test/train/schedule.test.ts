@@ -1,8 +1,8 @@
-/** LeRobot's cosine_decay_with_warmup (SPEC §9) against its formula, written out independently here. */
+/** LeRobot's cosine_decay_with_warmup against its formula, written out independently here. */
 import { CosineDecayWithWarmup } from '../../lib/train/schedule';
 import { tinyConfig } from '../../lib/train/presets';
 
-/** The SPEC §9 formula with W, D already in effect. */
+/** LeRobot's cosine_decay_with_warmup formula with W, D already in effect. */
 function formula(step: number, w: number, d: number, peak: number, decay: number): number {
   if (step < w) return step <= 0 ? 1 / (w + 1) : (1 / (w + 1) - 1) * (1 - step / w) + 1;
   const alpha = decay / peak;

@@ -98,8 +98,8 @@ describe('training the delta expert on the synthetic dataset', () => {
     expect([...tensors.get('normalize_targets.buffer_action.mean')!.toFloat32()]).toEqual([...stats.action!.mean]);
     expect([...tensors.get('unnormalize_outputs.buffer_action.std')!.toFloat32()]).toEqual([...stats.action!.std]);
     // The saved weights are the trained ones.
-    const name = tiny.model.trainableParameters()[0]!.name;
-    expect([...model.parameters([name])[name]!.toFloat32()]).toEqual([...tiny.model.parameters([name])[name]!.toFloat32()]);
+    const name = (await tiny.model.trainableParameters())[0]!.name;
+    expect([...(await model.parameters([name]))[name]!.toFloat32()]).toEqual([...(await tiny.model.parameters([name]))[name]!.toFloat32()]);
   });
 
   test('the policy loads a checkpoint on its own (statistics and tokenizer included) and predicts', async () => {

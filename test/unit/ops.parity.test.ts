@@ -1,6 +1,6 @@
 /**
  * Parity of the standalone operations with the PyTorch reference (test/reference, fixtures in
- * test/fixtures/ops). Tolerances: float32 relative error <= 1e-5 (single operations, SPEC §7);
+ * test/fixtures/ops). Tolerances: float32 relative error <= 1e-5 (single operations);
  * masks exact.
  */
 import { ops, Tensor } from '../../lib/index';
@@ -18,7 +18,7 @@ describe('make_att_2d_masks (parity)', () => {
   });
 });
 
-describe('make_att_2d_masks_with_cls (departure: SPEC §3 rule)', () => {
+describe('make_att_2d_masks_with_cls (departure: docs/DEPARTURES.md)', () => {
   it('matches every fixture case exactly', async () => {
     const f = await loadFixture('ops', 'masks_cls.safetensors');
     expect(f.caseCount()).toBeGreaterThanOrEqual(4);

@@ -17,6 +17,7 @@ import type { DatasetLayout, EpisodeSource } from './layout';
 import { checkRepoId, resolveDatasetRoot } from './location';
 import { readV2Layout } from './v2';
 import { readV3Layout } from './v3';
+import { SmolVLAError } from '../../errors';
 
 export interface OpenOptions {
   repoId: string;
@@ -52,7 +53,7 @@ export async function openLeRobotDataset(opts: OpenOptions): Promise<Dataset> {
   const chunkSize = checkPositiveInteger('chunkSize', opts.chunkSize);
   for (const name of ['toleranceS', 'frameCacheBytes'] as const) {
     const value = opts[name];
-    if (value !== undefined && !(value > 0)) throw new Error(`${name} must be a positive number, got ${value}`);
+    if (value !== undefined && !(value > 0)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${name} must be a positive number, got ${value}`);
   }
   const root = resolveDatasetRoot(repoId, opts.root);
   const info = await readInfo(root);
@@ -62,7 +63,7 @@ export async function openLeRobotDataset(opts: OpenOptions): Promise<Dataset> {
 
 function vectorWidth(features: Record<string, FeatureSpec>, key: string, root: string): number {
   const spec = features[key];
-  if (!spec) throw new Error(`dataset at ${root}: meta/info.json has no '${key}' feature, which training needs`);
+  if (!spec) throw new SmolVLAError('ERR_SMOLVLA_IO', `dataset at ${root}: meta/info.json has no '${key}' feature, which training needs`);
   return spec.shape.reduce((a, b) => a * b, 1);
 }
 
@@ -129,13 +130,13 @@ class LeRobotDataset implements Dataset {
     for (const ep of layout.episodes) {
       for (const [key, video] of Object.entries(ep.videos)) {
         if (!existsSync(video.file)) {
-          throw new Error(`video file of camera '${key}', episode ${ep.index} is missing: ${video.file}`);
+          throw new SmolVLAError('ERR_SMOLVLA_IO', `video file of camera '${key}', episode ${ep.index} is missing: ${video.file}`);
         }
       }
     }
     const total = layout.episodes.reduce((n, ep) => n + ep.length, 0);
     if (total !== info.totalFrames || layout.episodes.length !== info.totalEpisodes) {
-      throw new Error(
+      throw new SmolVLAError('ERR_SMOLVLA_IO',
         `dataset at ${root}: meta/info.json counts ${info.totalEpisodes} episodes and ${info.totalFrames} frames, ` +
           `the episode index lists ${layout.episodes.length} episodes and ${total} frames`,
       );
@@ -161,19 +162,19 @@ class LeRobotDataset implements Dataset {
         const where = `${file} row ${r}`;
         const episodeIndex = cellNumber(row.episode_index, `${where} 'episode_index'`);
         const slot = slotOf.get(episodeIndex);
-        if (slot === undefined) throw new Error(`${where}: episode ${episodeIndex} is not in the dataset's episode index`);
+        if (slot === undefined) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: episode ${episodeIndex} is not in the dataset's episode index`);
         const ep = layout.episodes[slot] as EpisodeSource;
         if (slot !== previous) {
-          if (ep.dataFile !== file) throw new Error(`${where}: episode ${episodeIndex} belongs in ${ep.dataFile} per the episode index`);
-          if (rows[slot]) throw new Error(`${where}: rows of episode ${episodeIndex} are not contiguous`);
+          if (ep.dataFile !== file) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: episode ${episodeIndex} belongs in ${ep.dataFile} per the episode index`);
+          if (rows[slot]) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: rows of episode ${episodeIndex} are not contiguous`);
           rows[slot] = { source: ep, start: pos, end: pos, fileRow: r, minTimestamp: Infinity, maxTimestamp: -Infinity };
           previous = slot;
         }
-        if (pos >= total) throw new Error(`${file}: more rows than the ${total} frames the episode index lists`);
+        if (pos >= total) throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: more rows than the ${total} frames the episode index lists`);
         const state = cellNumbers(row[STATE_KEY], `${where} '${STATE_KEY}'`);
         const action = cellNumbers(row[ACTION_KEY], `${where} '${ACTION_KEY}'`);
-        if (state.length !== stateDim) throw new Error(`${where}: '${STATE_KEY}' has ${state.length} values, info.json says ${stateDim}`);
-        if (action.length !== actionDim) throw new Error(`${where}: '${ACTION_KEY}' has ${action.length} values, info.json says ${actionDim}`);
+        if (state.length !== stateDim) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: '${STATE_KEY}' has ${state.length} values, info.json says ${stateDim}`);
+        if (action.length !== actionDim) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: '${ACTION_KEY}' has ${action.length} values, info.json says ${actionDim}`);
         cols.state.set(state, pos * stateDim);
         cols.action.set(action, pos * actionDim);
         const timestamp = cellNumber(row.timestamp, `${where} 'timestamp'`);
@@ -182,7 +183,7 @@ class LeRobotDataset implements Dataset {
         cols.episodeIndex[pos] = episodeIndex;
         cols.index[pos] = cellNumber(row.index, `${where} 'index'`);
         const taskIndex = cellNumber(row.task_index, `${where} 'task_index'`);
-        if (!layout.tasks.has(taskIndex)) throw new Error(`${where}: task_index ${taskIndex} is not in the task list`);
+        if (!layout.tasks.has(taskIndex)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: task_index ${taskIndex} is not in the task list`);
         cols.taskIndex[pos] = taskIndex;
         cols.slot[pos] = slot;
         const span = rows[slot] as EpisodeRows;
@@ -195,7 +196,7 @@ class LeRobotDataset implements Dataset {
       const ep = layout.episodes[slot] as EpisodeSource;
       const found = span ? span.end - span.start : 0;
       if (!span || found !== ep.length) {
-        throw new Error(`episode ${ep.index}: the episode index lists ${ep.length} frames but ${ep.dataFile} holds ${found}`);
+        throw new SmolVLAError('ERR_SMOLVLA_IO', `episode ${ep.index}: the episode index lists ${ep.length} frames but ${ep.dataFile} holds ${found}`);
       }
       return span;
     });
@@ -207,7 +208,7 @@ class LeRobotDataset implements Dataset {
   }
 
   async get(index: number): Promise<DatasetSample> {
-    if (this.closed) throw new Error(`dataset '${this.repoId}' is closed`);
+    if (this.closed) throw new SmolVLAError('ERR_SMOLVLA_IO', `dataset '${this.repoId}' is closed`);
     const i = checkSampleIndex(index, this.length, this.repoId);
     const c = this.columns;
     const span = this.rows[c.slot[i] as number] as EpisodeRows;
@@ -272,7 +273,7 @@ class LeRobotDataset implements Dataset {
         if (typeof cell?.path === 'string' && cell.path.length > 0) {
           return new Uint8Array(await readFile(path.isAbsolute(cell.path) ? cell.path : path.join(this.root, cell.path)));
         }
-        throw new Error(`${file} row ${span.fileRow + r}: image '${key}' has neither bytes nor a path`);
+        throw new SmolVLAError('ERR_SMOLVLA_IO', `${file} row ${span.fileRow + r}: image '${key}' has neither bytes nor a path`);
       }),
     );
     return decodeImages(encoded, `decoding '${key}' of episode ${span.source.index} from ${file}`);

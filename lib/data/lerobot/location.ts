@@ -1,7 +1,8 @@
-/** Where a LeRobot dataset lives on disk (SPEC §9); nothing is ever downloaded. */
+/** Where a LeRobot dataset lives on disk; nothing is ever downloaded. */
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { SmolVLAError } from '../../errors';
 
 /**
  * Folders to look in, in order: `root` alone when given; otherwise `$HF_LEROBOT_HOME/<repoId>`, then
@@ -22,7 +23,7 @@ function expandHome(p: string): string {
 
 export function checkRepoId(repoId: unknown): string {
   if (typeof repoId !== 'string' || repoId.length === 0 || path.isAbsolute(repoId) || repoId.split(/[\\/]/).includes('..')) {
-    throw new Error(`repoId must be a relative dataset id such as 'lerobot/pusht', got ${JSON.stringify(repoId)}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `repoId must be a relative dataset id such as 'lerobot/pusht', got ${JSON.stringify(repoId)}`);
   }
   return repoId;
 }
@@ -32,7 +33,7 @@ export function resolveDatasetRoot(repoId: string, root?: string): string {
   const tried = candidateRoots(repoId, root);
   const found = tried.find((dir) => existsSync(path.join(dir, 'meta', 'info.json')));
   if (found) return found;
-  throw new Error(
+  throw new SmolVLAError('ERR_SMOLVLA_IO',
     `LeRobot dataset '${repoId}' not found: no meta/info.json in ${tried.map((t) => `'${t}'`).join(', ')}. ` +
       'Pass root (--dataset.root) or set HF_LEROBOT_HOME to the folder holding <repo_id>/; datasets are never downloaded.',
   );

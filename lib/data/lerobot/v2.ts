@@ -10,6 +10,7 @@ import { aggregateStats, parseStats } from '../stats';
 import type { Stats } from '../types';
 import { formatTemplate, isCount, readJson, readJsonLines, requireField, type DatasetInfo } from './info';
 import type { DatasetLayout, EpisodeSource } from './layout';
+import { SmolVLAError } from '../../errors';
 
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((t) => typeof t === 'string');
 
@@ -27,7 +28,7 @@ export async function readV2Layout(root: string, info: DatasetInfo): Promise<Dat
 
   const videoKeys = Object.entries(info.features).filter(([, f]) => f.dtype === 'video').map(([k]) => k);
   if (videoKeys.length > 0 && !info.videoPath) {
-    throw new Error(`${path.join(meta, 'info.json')}: features ${videoKeys.join(', ')} are videos but 'video_path' is not set`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${path.join(meta, 'info.json')}: features ${videoKeys.join(', ')} are videos but 'video_path' is not set`);
   }
 
   const rows = await readJsonLines(episodesFile, 'episode list (meta/episodes.jsonl)');

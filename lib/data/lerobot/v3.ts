@@ -13,6 +13,7 @@ import { aggregateStats, parseStats } from '../stats';
 import type { Stats } from '../types';
 import { formatTemplate, readJson, type DatasetInfo } from './info';
 import type { DatasetLayout, EpisodeSource } from './layout';
+import { SmolVLAError } from '../../errors';
 
 export async function readV3Layout(root: string, info: DatasetInfo): Promise<DatasetLayout> {
   const meta = path.join(root, 'meta');
@@ -20,7 +21,7 @@ export async function readV3Layout(root: string, info: DatasetInfo): Promise<Dat
 
   const videoKeys = Object.entries(info.features).filter(([, f]) => f.dtype === 'video').map(([k]) => k);
   if (videoKeys.length > 0 && !info.videoPath) {
-    throw new Error(`${path.join(meta, 'info.json')}: features ${videoKeys.join(', ')} are videos but 'video_path' is not set`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${path.join(meta, 'info.json')}: features ${videoKeys.join(', ')} are videos but 'video_path' is not set`);
   }
 
   const episodeFiles = await listEpisodeFiles(path.join(meta, 'episodes'));
@@ -41,11 +42,11 @@ export async function readV3Layout(root: string, info: DatasetInfo): Promise<Dat
         videos[key] = { file: path.join(root, rel), fromTimestamp: num(`videos/${key}/from_timestamp`), shared: true };
       }
       const taskList = field(row, 'tasks', where);
-      if (!Array.isArray(taskList)) throw new Error(`${where}: 'tasks' must be a list of strings`);
+      if (!Array.isArray(taskList)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: 'tasks' must be a list of strings`);
       const length = num('length');
       const span = num('dataset_to_index') - num('dataset_from_index');
       if (span !== length) {
-        throw new Error(`${where}: 'length' is ${length} but dataset_to_index - dataset_from_index is ${span}`);
+        throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: 'length' is ${length} but dataset_to_index - dataset_from_index is ${span}`);
       }
       episodes.push({
         index: num('episode_index'),
@@ -75,13 +76,13 @@ export async function readV3Layout(root: string, info: DatasetInfo): Promise<Dat
 
 function field(row: ParquetRow, key: string, where: string): unknown {
   const value = row[key];
-  if (value === undefined || value === null) throw new Error(`${where}: column '${key}' is missing or null`);
+  if (value === undefined || value === null) throw new SmolVLAError('ERR_SMOLVLA_IO', `${where}: column '${key}' is missing or null`);
   return value;
 }
 
 /** The task text is the (unnamed) pandas index of LeRobot's tasks DataFrame. */
 async function readTasks(file: string): Promise<Map<number, string>> {
-  if (!existsSync(file)) throw new Error(`task list (meta/tasks.parquet) is missing: ${file} does not exist`);
+  if (!existsSync(file)) throw new SmolVLAError('ERR_SMOLVLA_IO', `task list (meta/tasks.parquet) is missing: ${file} does not exist`);
   const { rows, columns, keyValue } = await readParquet(file);
   let textColumn: string | undefined;
   try {
@@ -93,7 +94,7 @@ async function readTasks(file: string): Promise<Map<number, string>> {
   }
   textColumn ??= ['task', '__index_level_0__'].find((c) => columns.includes(c));
   if (!textColumn || !columns.includes('task_index')) {
-    throw new Error(`${file}: expected a 'task_index' column and the task text ('task' or the pandas index); found ${columns.join(', ')}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: expected a 'task_index' column and the task text ('task' or the pandas index); found ${columns.join(', ')}`);
   }
   const tasks = new Map<number, string>();
   rows.forEach((row, r) => {
@@ -106,14 +107,14 @@ async function readTasks(file: string): Promise<Map<number, string>> {
 }
 
 async function listEpisodeFiles(dir: string): Promise<string[]> {
-  if (!existsSync(dir)) throw new Error(`episode index (meta/episodes/) is missing: ${dir} does not exist`);
+  if (!existsSync(dir)) throw new SmolVLAError('ERR_SMOLVLA_IO', `episode index (meta/episodes/) is missing: ${dir} does not exist`);
   const files: string[] = [];
   for (const chunk of (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory())) {
     for (const name of await readdir(path.join(dir, chunk.name))) {
       if (name.endsWith('.parquet')) files.push(path.join(dir, chunk.name, name));
     }
   }
-  if (files.length === 0) throw new Error(`episode index (meta/episodes/) has no chunk-XXX/file-XXX.parquet under ${dir}`);
+  if (files.length === 0) throw new SmolVLAError('ERR_SMOLVLA_IO', `episode index (meta/episodes/) has no chunk-XXX/file-XXX.parquet under ${dir}`);
   return files.sort();
 }
 

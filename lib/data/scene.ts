@@ -1,10 +1,10 @@
 /**
- * The demo's synthetic camera: a table-top scene of coloured blocks. Within a scene the blocks
+ * A synthetic camera for demos and examples: a table-top scene of coloured blocks. Within a scene the blocks
  * jitter by a pixel and the sensor adds noise; a new scene rearranges and recolours them, so the
  * ground truth of "did the scene change" is known at every step.
  */
-import { seededRandom as rng } from '../data/random';
-import type { RgbFrame } from '../policy';
+import { seededRandom as rng } from './random';
+import type { RgbFrame } from '../policy/inputs';
 
 export interface SceneCamera {
   /** The frame of `scene` at `step` (deterministic). */
