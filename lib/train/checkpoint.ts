@@ -293,20 +293,21 @@ export async function readTrainConfig(paths: CheckpointPaths): Promise<Record<st
 /**
  * Reads training_state/ (the optimizer tensors are loaded separately, by loadOptimizerState). A
  * checkpoint written by Python LeRobot has no loader or metrics state: `loader` is null then (the data
- * order starts afresh) and the metrics log is kept whole. The seed is the run's (train_config.json).
+ * order starts afresh), the metrics log is kept whole and the seed comes from train_config.json.
  */
 export async function readTrainingState(paths: CheckpointPaths): Promise<Omit<TrainingState, 'loader'> & { loader: BatchLoaderState | null }> {
   const dir = paths.trainingStateDir;
   const stepFile = path.join(dir, TRAINING_STEP);
   const step = integerField(await readJson(stepFile), 'step', stepFile);
-  const legacy = path.join(dir, LEGACY_RNG_STATE);
-  const seedSource = (await exists(legacy)) ? await readJson(legacy) : await readTrainConfig(paths);
-  const seed = seedSource.seed;
-  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${paths.trainConfigFile}: 'seed' must be an integer, got ${JSON.stringify(seed)}`);
   const metricsFile = path.join(dir, METRICS_STATE);
   const metricsBytes = (await exists(metricsFile)) ? integerField(await readJson(metricsFile), 'metrics_bytes', metricsFile) : -1;
   const loaderFile = path.join(dir, LOADER_STATE);
   const loader = (await exists(loaderFile)) ? ((await readJson(loaderFile)) as unknown as BatchLoaderState) : null;
+  // The run seed: the loader's (it is the run's), an older checkpoint's rng_state.json, else the
+  // run's settings (a checkpoint written by Python LeRobot).
+  const legacy = path.join(dir, LEGACY_RNG_STATE);
+  const seed = loader ? loader.seed : ((await exists(legacy)) ? await readJson(legacy) : await readTrainConfig(paths)).seed;
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${dir}: the run seed must be an integer, got ${JSON.stringify(seed)}`);
   return { step, seed, loader, metricsBytes };
 }
 
