@@ -153,8 +153,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       loader = BatchLoader.restore(o.dataset, state.loader);
     } else {
       // A run from Python LeRobot: its sampler position does not carry over.
-      loader = new BatchLoader(o.dataset, { batchSize: o.batchSize, seed: o.seed + step });
-      log('resume: the checkpoint has no loader state (written by Python LeRobot): batches are drawn in a fresh order');
+      loader = new BatchLoader(o.dataset, { batchSize: o.batchSize, seed: o.seed });
+      log('resume: the checkpoint has no loader state (written by Python LeRobot): batches start again at the beginning of this run\'s order');
     }
     const keep = state.metricsBytes >= 0 ? state.metricsBytes : await fsp.stat(metricsFile).then((st) => st.size, () => 0);
     metrics = await MetricsLog.open(metricsFile, keep);
