@@ -39,8 +39,9 @@ export function buildInfo(): NativeBuildInfo {
 
 /**
  * Measured GEMM throughput (GFLOP/s) of an (m, k) x (k, n) product in `dtype` through libtorch's
- * linear, with the current thread count: the roof benchmarks compare against.
+ * linear, with the current thread count (CPU) or on `device` ('cuda:N'): the roof benchmarks
+ * compare against. An allocation that does not fit throws with code ERR_SMOLVLA_OOM.
  */
-export function matmulThroughput(m: number, k: number, n: number, dtype: 'float32' | 'bfloat16' = 'float32', seconds = 1): number {
-  return native.matmulThroughput(m, k, n, dtype, seconds);
+export function matmulThroughput(m: number, k: number, n: number, dtype: 'float32' | 'bfloat16' = 'float32', seconds = 1, device = 'cpu'): number {
+  return native.matmulThroughput(m, k, n, dtype, seconds, device);
 }

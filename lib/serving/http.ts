@@ -11,7 +11,6 @@
  * (ResetMessage), `GET /stats` (the statistics snapshot).
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import {
   MessageError,
@@ -22,6 +21,7 @@ import {
   type DecodedObservation,
   type MessageLimits,
 } from './messages';
+import { listenOn, type BoundAddress } from './listen';
 import type { PolicyServer, ServerStepResult } from './server';
 import { SmolVLAError } from '../errors';
 
@@ -103,16 +103,8 @@ export class PolicyHttpServer implements AsyncDisposable {
   }
 
   /** Starts listening; resolves with the bound address. */
-  listen(): Promise<{ host: string; port: number; url: string }> {
-    return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(this.port, this.host, () => {
-        this.http.off('error', reject);
-        const { port } = this.http.address() as AddressInfo;
-        const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-        resolve({ host: this.host, port, url: `http://${host}:${port}` });
-      });
-    });
+  listen(): Promise<BoundAddress> {
+    return listenOn(this.http, this.host, this.port, 'http');
   }
 
   /** Stops accepting connections and closes the open ones. */
