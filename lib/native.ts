@@ -118,6 +118,7 @@ export interface NativeModel {
   }): Promise<NativeObjective>;
   trainableParameters(): Promise<Array<{ name: string; shape: number[] }>>;
   parameters(o: { names?: string[] }): Promise<NativeTensorMap>;
+  parameterNames(): Promise<string[]>;
   info(): Promise<{ parameters: number; bytes: number; dtype: string; device: string }>;
 }
 
@@ -190,6 +191,7 @@ export interface NativeAddon {
   checkDevice(device: string): string;
   cudaDeviceCount(): number;
   manualSeed(seed: number): void;
+  cpuRngState(): NativeTensor;
   buildInfo(): NativeBuildInfo;
   matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number, device?: string): number;
   makeAtt2dMasks(pad: NativeTensor, marks: NativeTensor): NativeTensor;

@@ -7,6 +7,7 @@ import { choiceArg, intArg, numberArg } from './util/args';
 const MAX_MATMUL_SIDE = 16384;
 /** Longest matmulThroughput measurement: it blocks the calling thread for that long. */
 const MAX_MATMUL_SECONDS = 60;
+import { Tensor } from './tensor';
 
 /** Intra-op threads used by libtorch (process-wide). Benchmarks set it for both sides. */
 export function setNumThreads(threads: number): void {
@@ -35,6 +36,11 @@ export function cudaDeviceCount(): number {
 export function manualSeed(seed: number): void {
   intArg('seed', seed, 0, Number.MAX_SAFE_INTEGER);
   native.manualSeed(seed);
+}
+
+/** libtorch's CPU generator state: the bytes Python's `torch.get_rng_state()` returns. */
+export function cpuRngState(): Tensor {
+  return new Tensor(native.cpuRngState());
 }
 
 export function buildInfo(): NativeBuildInfo {

@@ -5,8 +5,10 @@
  *     --policy.num_cls_prefix=2 --policy.num_cls_suffix=2 --policy.vicreg_weight=0.01 \
  *     --dataset.repo_id=your_dataset --batch_size=64 --steps=200000
  *
- * Without --dataset.* it trains the built-in tiny model on the synthetic dataset (nothing is
- * downloaded). Ctrl-C finishes the current step, saves a checkpoint and exits with 130; resume with
+ * --policy.type=smolvla is SmolVLA's shape (SmolVLM2-500M); --policy.path fine-tunes a local
+ * checkpoint. The toy model (--policy.preset=tiny) is only for the built-in demo data (no
+ * --dataset.*; nothing is downloaded). SIGINT (Ctrl-C) and SIGTERM finish the current step, save a
+ * checkpoint and the report and exit with 130 / 143; resume with
  * --resume=true --config_path=<output_dir>/checkpoints/last/pretrained_model/train_config.json.
  */
 import { promises as fsp, realpathSync } from 'node:fs';
@@ -15,7 +17,7 @@ import * as path from 'node:path';
 
 import { CONFIG_DEFAULTS, CONFIG_FIELD_NAMES, camelToSnake, configToJson, defaultConfig, readConfig, type SmolVLAConfig } from '../config';
 import type { Dataset } from '../data';
-import { SmolVLAModel } from '../model';
+import { checkpointFolder, SmolVLAModel } from '../model';
 import { setNumThreads } from '../runtime';
 import { DEFAULT_BUCKET_MB, DEFAULT_TIMEOUT_S, ProcessGroup, distributedEnvFrom, type DistributedEnv } from '../train/distributed';
 import { locateCheckpoint, readTrainConfig, uncheckpointedRunFiles, type CheckpointPaths } from '../train/checkpoint';
@@ -33,6 +35,7 @@ import {
 import { splitEpisodes } from '../train/split';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec, type FlagValue } from './flags';
 import { launchWorkers } from './launch';
+import { IGNORED_LEROBOT_FLAGS, takeIgnoredFlags } from './lerobotFlags';
 import { Progress, type CliIO } from './progress';
 
 export type { CliIO } from './progress';
@@ -49,7 +52,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'dataset.eval_split', type: 'number', default: 0.1, help: 'fraction of episodes held out for evaluation, spread over tasks (0: none)' },
   { name: 'policy.type', type: 'string', default: 'smolvla', help: 'policy type (only smolvla)' },
   { name: 'policy.path', type: 'string', help: 'checkpoint folder (config.json + model.safetensors) to start from' },
-  { name: 'policy.preset', type: 'string', default: 'tiny', help: `fresh model without --policy.path: ${PRESETS.join(' or ')} (defaults, SmolVLM2-500M shapes, random weights)` },
+  { name: 'policy.preset', type: 'string', help: `fresh model without --policy.path: smolvla (the default with a dataset: SmolVLM2-500M shapes, published init) or tiny (the toy model, only for the built-in demo data)` },
   { name: 'policy.device', type: 'string', default: 'cpu', help: "libtorch device ('cpu', 'cuda', 'cuda:N')" },
   { name: 'policy.warm_start_delta', type: 'bool', default: false, help: "initialise a checkpoint's missing delta expert from its main expert" },
   { name: 'policy.tokenizer_path', type: 'string', help: "the VLM's tokenizer.json (or its folder); the tiny preset needs none (byte tokens)" },
@@ -73,20 +76,20 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
 
 /** --policy.<config.json key> for every SmolVLAConfig field, plus vlm_backbone. */
 function policyFieldFlags(): FlagSpec[] {
-  const tiny = configToJson(tinyConfig());
+  const defaults = configToJson(defaultConfig());
   const specs: FlagSpec[] = CONFIG_FIELD_NAMES.map((field) => {
     const key = camelToSnake(field);
     const d = CONFIG_DEFAULTS[field];
     const type = typeof d === 'boolean' ? 'bool' : typeof d === 'number' ? 'number' : typeof d === 'string' ? 'string' : 'json';
     const fromData = key === 'input_features' || key === 'output_features';
-    return { name: `policy.${key}`, type, default: tiny[key], help: `SmolVLAConfig ${key}${fromData ? '; a fresh model takes the dataset\'s unless set' : ''}` };
+    return { name: `policy.${key}`, type, default: defaults[key], help: `SmolVLAConfig ${key}${fromData ? '; a fresh model takes the dataset\'s unless set' : ''}` };
   });
-  specs.push({ name: 'policy.vlm_backbone', type: 'json', default: tiny.vlm_backbone, help: 'backbone dimensions (text_config, vision_config, scale_factor)' });
+  specs.push({ name: 'policy.vlm_backbone', type: 'json', default: defaults.vlm_backbone, help: 'backbone dimensions (text_config, vision_config, scale_factor)' });
   return specs;
 }
 
 const POLICY_FIELD_FLAGS = policyFieldFlags();
-const ALL_FLAGS = [...RUN_FLAGS, ...POLICY_FIELD_FLAGS];
+const ALL_FLAGS = [...RUN_FLAGS, ...POLICY_FIELD_FLAGS, ...IGNORED_LEROBOT_FLAGS];
 
 /** Fixed flags holding paths: compared as absolute paths when resuming. */
 const PATH_FLAGS = new Set(['dataset.root', 'policy.path']);
@@ -102,15 +105,17 @@ export function trainHelp(): string {
   return [
     'usage: smolvla-node train [--flag=value | --flag value] ...',
     '',
-    "Trains SmolVLA's delta expert (and CLS head) as LeRobot's lerobot-train does. Without --dataset.*",
-    'and --policy.path: the built-in tiny model on the synthetic dataset. Booleans: True/False/true/false.',
-    'Ctrl-C finishes the current step and saves a checkpoint; a second Ctrl-C quits at once.',
+    "Trains SmolVLA (its delta expert and CLS head, or the action expert) as LeRobot's lerobot-train does.",
+    '--policy.type=smolvla: SmolVLA shapes; --policy.path=DIR: fine-tune a local checkpoint folder.',
+    'The built-in demo data (no --dataset.*) needs --policy.preset=tiny (the toy model). Booleans: True/False/true/false.',
+    'Ctrl-C or SIGTERM finishes the current step and saves a checkpoint; a second signal quits at once.',
     formatFlagHelp([
       { title: 'Run and dataset', specs: RUN_FLAGS },
       {
-        title: "Policy config (config.json keys; defaults of the built-in tiny preset, with --policy.path the checkpoint's values)",
+        title: "Policy config (config.json keys; SmolVLA's defaults, with --policy.preset=tiny the toy model's, with --policy.path the checkpoint's)",
         specs: POLICY_FIELD_FLAGS,
       },
+      { title: "LeRobot flags accepted and ignored (one warning each)", specs: IGNORED_LEROBOT_FLAGS },
     ]),
     '',
   ].join('\n');
@@ -121,7 +126,8 @@ interface Settings {
   datasetRoot?: string;
   evalSplit: number;
   policyPath?: string;
-  preset: (typeof PRESETS)[number];
+  /** Unset: SmolVLA's shape with a dataset; the demo data needs an explicit preset. */
+  preset?: (typeof PRESETS)[number];
   device: string;
   warmStartDelta: boolean;
   tokenizerPath?: string;
@@ -150,13 +156,12 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
   const opt = (name: string): string | undefined => values.get(name) as string | undefined;
   const type = get<string>('policy.type');
   if (type !== 'smolvla') throw new UsageError(`--policy.type: only "smolvla" is supported, got ${JSON.stringify(type)}`);
-  const preset = get<string>('policy.preset');
-  if (!(PRESETS as readonly string[]).includes(preset)) throw new UsageError(`--policy.preset: expected ${PRESETS.join(' or ')}, got ${JSON.stringify(preset)}`);
+  const preset = opt('policy.preset');
+  if (preset !== undefined && !(PRESETS as readonly string[]).includes(preset)) throw new UsageError(`--policy.preset: expected ${PRESETS.join(' or ')}, got ${JSON.stringify(preset)}`);
   const overrides: Record<string, unknown> = {};
   for (const spec of POLICY_FIELD_FLAGS) if (values.has(spec.name)) overrides[spec.name.slice('policy.'.length)] = values.get(spec.name);
   const s: Settings = {
     evalSplit: get('dataset.eval_split'),
-    preset: preset as Settings['preset'],
     device: get('policy.device'),
     warmStartDelta: get('policy.warm_start_delta'),
     overrides,
@@ -189,6 +194,7 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
     configPath: abs('config_path'),
   };
   for (const [key, v] of Object.entries(optional) as Array<[keyof typeof optional, string | undefined]>) if (v !== undefined) s[key] = v;
+  if (preset !== undefined) s.preset = preset as (typeof PRESETS)[number];
   for (const [name, v] of [['batch_size', s.batchSize], ['steps', s.steps], ['log_freq', s.logFreq], ['save_freq', s.saveFreq]] as const) {
     if (v < 1) throw new UsageError(`--${name}: expected a positive integer, got ${v}`);
   }
@@ -211,7 +217,7 @@ function trainConfigJson(s: Settings, config: SmolVLAConfig, outputDir: string):
     policy: {
       ...configToJson(config),
       path: s.policyPath ?? null,
-      preset: s.preset,
+      preset: s.preset ?? null,
       device: s.device,
       warm_start_delta: s.warmStartDelta,
       tokenizer_path: s.tokenizerPath ?? null,
@@ -285,6 +291,32 @@ function resumedSettings(saved: Record<string, unknown>, given: Map<string, Flag
   return s;
 }
 
+/**
+ * The configuration of a fresh model: SmolVLA's (SmolVLM2-500M shapes) unless the toy preset is asked
+ * for, which only fits the built-in demo data.
+ */
+function freshBase(settings: Settings): SmolVLAConfig {
+  if (settings.preset === 'tiny') {
+    if (settings.datasetRepoId !== undefined) {
+      throw new UsageError('--policy.preset=tiny is the toy model for the built-in demo data; for a dataset use --policy.type=smolvla (SmolVLA\'s shape) or fine-tune a local checkpoint with --policy.path=DIR');
+    }
+    return tinyConfig();
+  }
+  if (settings.preset === undefined && settings.datasetRepoId === undefined) {
+    throw new UsageError('without --dataset.repo_id the built-in demo data is used: pass --policy.preset=tiny for its toy model (or --policy.preset=smolvla for the full SmolVLA shape)');
+  }
+  return defaultConfig();
+}
+
+/** --policy.path checked first: a Hub id gets a message on how to download it. */
+async function policyFolder(dir: string): Promise<string> {
+  try {
+    return await checkpointFolder(dir, '--policy.path');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 function defaultOutputDir(): string {
   const now = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
@@ -342,7 +374,7 @@ async function prepare(given: Map<string, FlagValue>, say: (line: string) => voi
   }
   let config: SmolVLAConfig;
   try {
-    const base = settings.policyPath !== undefined ? await readConfig(settings.policyPath) : settings.preset === 'tiny' ? tinyConfig() : defaultConfig();
+    const base = settings.policyPath !== undefined ? await readConfig(await policyFolder(given.get('policy.path') as string)) : freshBase(settings);
     config = applyConfigOverrides(base, settings.overrides);
   } catch (e) {
     throw new UsageError((e as Error).message);
@@ -414,10 +446,16 @@ export async function runTrain(argv: readonly string[], cliIO: CliIO): Promise<n
   // Rank 0 speaks for the run; the other workers print only their errors.
   const io: CliIO = distEnv && distEnv.rank !== 0 ? { stdout: DISCARD, stderr: cliIO.stderr } : cliIO;
   let group: ProcessGroup | null = null;
+  for (const line of takeIgnoredFlags(parsed.values)) io.stderr.write(`${line}\n`);
   const controller = new AbortController();
-  const onSigint = () => {
-    process.removeListener('SIGINT', onSigint);
-    io.stderr.write('\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits without saving)\n');
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const state: { received: NodeJS.Signals | null } = { received: null };
+  // The first signal finishes the step, saves and reports; the handler is then removed, so a second
+  // one takes Node's default action and ends the process at once.
+  const onSignal = (signal: NodeJS.Signals) => {
+    for (const s of signals) process.removeListener(s, onSignal);
+    state.received = signal;
+    io.stderr.write(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'} (${signal}): finishing the current step, then saving a checkpoint and the report (a second signal quits without saving)\n`);
     controller.abort();
   };
   let progress: Progress | null = null;
@@ -447,7 +485,7 @@ export async function runTrain(argv: readonly string[], cliIO: CliIO): Promise<n
     });
     const { toBatch, normalizer } = datasetBatcher(model.config, dataset, tokenizer);
     const lossKey = model.config.trainDeltaExpert ? 'delta_loss' : 'loss';
-    process.on('SIGINT', onSigint);
+    for (const sig of signals) process.on(sig, onSignal);
     const result: TrainResult = await train({
       model,
       dataset: split.train,
@@ -479,8 +517,9 @@ export async function runTrain(argv: readonly string[], cliIO: CliIO): Promise<n
       return 1;
     }
     if (result.status === 'cancelled') {
-      io.stdout.write(`interrupted at step ${result.step}${where}; report ${report}\n`);
-      return 130;
+      const signal = state.received ?? 'SIGINT';
+      io.stdout.write(`${signal === 'SIGTERM' ? 'terminated' : 'interrupted'} at step ${result.step}${where}; report ${report}\n`);
+      return signal === 'SIGTERM' ? 143 : 130;
     }
     io.stdout.write(`done: ${result.step} steps${where}; report ${report}\n`);
     return 0;
@@ -491,7 +530,7 @@ export async function runTrain(argv: readonly string[], cliIO: CliIO): Promise<n
     if (group) setTimeout(() => process.exit(1), 2000).unref();
     return e instanceof UsageError ? 2 : 1;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    for (const sig of signals) process.removeListener(sig, onSignal);
     await prepared?.dataset.close();
   }
 }

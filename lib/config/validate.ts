@@ -103,6 +103,11 @@ export function validateConfig(config: SmolVLAConfig): SmolVLAConfig {
     !c.useDeltaJointActionsAloha,
     'use_delta_joint_actions_aloha: true is not supported (LeRobot does not implement it either); set it to false',
   );
+  check(
+    !c.adaptToPiAloha,
+    "adapt_to_pi_aloha: true is not supported here (LeRobot flips ALOHA joint signs and maps gripper positions into pi's " +
+      'internal space around the model); set it to false and give states and actions in the space the model was trained in',
+  );
   int('tokenizer_max_length', c.tokenizerMaxLength, 1, L.tokens);
   check(
     (PAD_LANGUAGE_TO as readonly string[]).includes(c.padLanguageTo),

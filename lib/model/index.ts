@@ -12,3 +12,4 @@ export {
 export { KVCache } from './cache';
 export { type Cancellable } from './cancel';
 export { rtcPrefixWeights, rtcGuidanceWeight, PREFIX_SCHEDULES, type PrefixSchedule, type RtcOptions } from './rtc';
+export { checkpointFolder, hubIdMessage } from './localFolder';

@@ -16,6 +16,7 @@ import { observationArg, tensorOptionsArg } from './args';
 import { KVCache } from './cache';
 import { withCancel, type Cancellable } from './cancel';
 import { resolveRtcOptions, type RtcOptions } from './rtc';
+import { checkpointFolder } from './localFolder';
 
 /** Preprocessed model inputs: images in [-1, 1], state normalised and zero-padded. */
 export interface Observation {
@@ -140,6 +141,7 @@ export class SmolVLAModel implements Disposable {
   static async fromPretrained(dir: string, options: LoadOptions = {}): Promise<{ model: SmolVLAModel; report: LoadReport }> {
     pathArg('dir', dir);
     checkModelOptions(options);
+    await checkpointFolder(dir, 'fromPretrained');
     const weights = path.join(dir, 'model.safetensors');
     if (!fs.existsSync(weights)) {
       throw new SmolVLAError('ERR_SMOLVLA_IO', `fromPretrained: ${weights} does not exist (a LeRobot checkpoint folder has config.json and model.safetensors)`);
@@ -280,6 +282,11 @@ export class SmolVLAModel implements Disposable {
   /** The parameters training updates under this config's freezing (names as in the checkpoint). */
   async trainableParameters(): Promise<Array<{ name: string; shape: number[] }>> {
     return this.handle.trainableParameters();
+  }
+
+  /** Every parameter's name in module order (PyTorch's `module.parameters()` order). */
+  async parameterNames(): Promise<string[]> {
+    return this.handle.parameterNames();
   }
 
   /** Copies of parameters/buffers by name (all of them when `names` is omitted). */

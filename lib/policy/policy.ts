@@ -16,6 +16,7 @@ import type { PolicyBatch } from './inputs';
 import { Normalizer, readCheckpointStats, toPolicyStats, type PolicyStats, type StatsMap } from './normalize';
 import { SerialQueue } from '../util/serial';
 import { loadTokenizer, VlmTokenizer } from './tokenizer';
+import { checkpointFolder } from '../model/localFolder';
 
 /** The VLM's tokenizer: an instance, a path (tokenizer.json or its folder), or null for none. */
 export type TokenizerOption = VlmTokenizer | string | null;
@@ -156,6 +157,7 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
    */
   static async fromPretrained(dir: string, options: PolicyLoadOptions = {}): Promise<SmolVLAPolicy> {
     const { tokenizer: tokOption, stats: statsOption, ...modelOptions } = options;
+    await checkpointFolder(dir, 'fromPretrained');
     const config = await readConfig(dir);
     const slot = await resolveTokenizer(tokOption, dir, config);
     const tokens = tokenIds(config, slot);

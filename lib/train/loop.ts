@@ -18,7 +18,7 @@ import { manualSeed } from '../runtime';
 import { disposeAll } from '../tensor';
 import type { ToBatch, TrainingBatch } from './batcher';
 import {
-  optimizerStateFile,
+  loadOptimizerState,
   readTrainingState,
   saveCheckpoint,
   type CheckpointPaths,
@@ -164,7 +164,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.resume) {
     const state = await readTrainingState(o.resume);
     if (state.seed !== o.seed) throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: the checkpoint's run used seed ${state.seed}, this run has ${o.seed}`);
-    if (state.loader.batchSize !== globalBatch) {
+    if (state.loader && state.loader.batchSize !== globalBatch) {
       throw new SmolVLAError(
         'ERR_SMOLVLA_IO',
         `resume: the checkpoint's run used a batch of ${state.loader.batchSize} samples per update, this run has ${globalBatch}` +
@@ -172,13 +172,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           '; keep batch_size × processes equal to resume on another number of processes',
       );
     }
-    await optimizer.loadState(optimizerStateFile(o.resume));
+    await loadOptimizerState(optimizer, model, o.resume);
     if (optimizer.steps !== state.step) {
       throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: ${o.resume.checkpointDir} is inconsistent: training_step.json says ${state.step} updates, the optimizer state ${optimizer.steps}`);
     }
     step = state.step;
-    loader = BatchLoader.restore(o.dataset, state.loader);
-    metrics = isMain ? await MetricsLog.open(metricsFile, state.metricsBytes) : MetricsLog.discard();
+    if (state.loader) {
+      loader = BatchLoader.restore(o.dataset, state.loader);
+    } else {
+      // A run from Python LeRobot: its sampler position does not carry over.
+      loader = new BatchLoader(o.dataset, { batchSize: globalBatch, seed: o.seed });
+      log('resume: the checkpoint has no loader state (written by Python LeRobot): batches start again at the beginning of this run\'s order');
+    }
+    const keep = state.metricsBytes >= 0 ? state.metricsBytes : await fsp.stat(metricsFile).then((st) => st.size, () => 0);
+    metrics = isMain ? await MetricsLog.open(metricsFile, keep) : MetricsLog.discard();
     lastCheckpoint = o.resume.checkpointDir;
     log(`resuming from ${o.resume.checkpointDir} at step ${step}`);
   } else {
@@ -186,8 +193,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     metrics = isMain ? await MetricsLog.open(metricsFile) : MetricsLog.discard();
   }
   loaderState = loader.state();
+  const total = (await model.info()).parameters;
+  const millions = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 3 : 1)} M`;
+  log(`parameters: ${total} total (${millions(total)}), ${optimizer.parameterCount} trainable (${millions(optimizer.parameterCount)})`);
   log(
-    `training the ${objective === 'delta' ? 'delta expert' : 'action expert'}: ${optimizer.parameterCount} trainable scalars, ${o.dataset.length} frames, batch ${o.batchSize}` +
+    `training the ${objective === 'delta' ? 'delta expert' : 'action expert'}: ${o.dataset.length} frames, batch ${o.batchSize}` +
       (dp ? ` per process × ${world} processes (${dp.group.backend})` : '') +
       `, ${o.steps} steps`,
   );
@@ -234,6 +244,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       totalSteps: o.steps,
       model,
       extraTensors,
+      normalizer: o.normalizer,
       ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
       optimizer,
       trainConfig: o.trainConfig,

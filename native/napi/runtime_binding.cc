@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <chrono>
+#include <mutex>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -16,6 +17,7 @@
 #include "napi/args.h"
 #include "napi/bindings.h"
 #include "napi/errors.h"
+#include "napi/tensor_wrap.h"
 
 #ifndef SMOLVLA_TORCH_SOURCE
 #define SMOLVLA_TORCH_SOURCE "unknown"
@@ -49,6 +51,18 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   if (seed < 0) fail_argument("seed", "expected a non-negative integer");
   at::manual_seed(static_cast<uint64_t>(seed));
   return info.Env().Undefined();
+}
+
+// cpuRngState() -> uint8 tensor: libtorch's default CPU generator state, byte for byte what
+// Python's torch.get_rng_state() returns (LeRobot stores it as `torch_rng_state`).
+Napi::Value CpuRngState(const Napi::CallbackInfo& info) {
+  at::Tensor state;
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    state = gen.get_state();
+  }
+  return TensorWrap::Wrap(info.Env(), state);
 }
 
 // matmulThroughput(m, k, n, dtype, seconds, device = 'cpu') -> GFLOP/s of x (m, k) @ w^T (n, k)
@@ -106,6 +120,7 @@ void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("checkDevice", Napi::Function::New(env, guarded<CheckDevice>, "checkDevice"));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, guarded<CudaDeviceCount>, "cudaDeviceCount"));
   exports.Set("manualSeed", Napi::Function::New(env, guarded<ManualSeed>, "manualSeed"));
+  exports.Set("cpuRngState", Napi::Function::New(env, guarded<CpuRngState>, "cpuRngState"));
   exports.Set("matmulThroughput", Napi::Function::New(env, guarded<MatmulThroughput>, "matmulThroughput"));
   exports.Set("buildInfo", Napi::Function::New(env, guarded<BuildInfo>, "buildInfo"));
 }

@@ -30,6 +30,7 @@ const RULES: [Record<string, unknown>, RegExp][] = [
   [{ num_expert_layers: 3 }, /num_vlm_layers \(16 kept VLM layers\) must be a multiple of num_expert_layers \(3\)/],
   [{ num_vlm_layers: -1, num_expert_layers: 5 }, /num_vlm_layers \(32 kept VLM layers\) must be a multiple of num_expert_layers \(5\)/],
   [{ use_delta_joint_actions_aloha: true }, /use_delta_joint_actions_aloha: true is not supported/],
+  [{ adapt_to_pi_aloha: true }, /adapt_to_pi_aloha: true is not supported here/],
   [{ use_cache: false }, /use_cache: false is not supported \(the published sampler crashes/],
   [{ use_cls_head: true, num_cls_prefix: 2, num_cls_suffix: 3 }, /num_cls_prefix \(2\) and num_cls_suffix \(3\) must be equal when use_cls_head is true/],
   [{ use_cls_head: true, num_cls_prefix: 1, num_cls_suffix: 1 }, /num_cls_prefix must be in 2..4 when use_cls_head is true, received 1: .*seeds' range 1..4 is narrowed to 2..4/],
