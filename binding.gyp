@@ -12,14 +12,14 @@
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
-        "SMOLVLA_TORCH_SOURCE=\"node-gyp\""
+        "SMOLVLA_TORCH_SOURCE=\"node-gyp\"",
+        "<!@(node scripts/libtorch.js c10d-defines)"
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter"],
       "libraries": [
         "-L<!(node scripts/libtorch.js libdirs)",
-        "-Wl,-rpath,<!(node scripts/libtorch.js libdirs)",
         "-ltorch", "-ltorch_cpu", "-lc10"
       ],
       "xcode_settings": {

@@ -1,11 +1,11 @@
 /**
  * Tensor: a typed handle to a native (libtorch) tensor. Data crosses into native memory by copy
- * (JS could change its buffer while native work runs on another thread) and comes back zero-copy
- * where the tensor is already a contiguous CPU tensor. Native memory is freed by dispose() or, if
- * forgotten, by GC finalisation.
+ * (JS could change its buffer while native work runs on another thread) and comes back as a copy in
+ * an ArrayBuffer V8 owns (so the GC sees and frees it like any buffer). Native memory is freed by
+ * dispose() or, if forgotten, by GC finalisation.
  */
+import { argumentError } from './errors';
 import { native, type NativeTensor } from './native';
-import { SmolVLAError } from './errors';
 
 export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
@@ -31,19 +31,25 @@ function inferDtype(data: TensorData): DType {
   if (data instanceof Int16Array) return 'int16';
   if (data instanceof Int8Array) return 'int8';
   if (data instanceof Uint8Array) return 'uint8';
-  throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'Tensor.from: a Uint16Array needs an explicit dtype, "bfloat16" or "float16"');
+  if (data instanceof Uint16Array) throw argumentError('dtype', 'given for a Uint16Array ("bfloat16" or "float16")', undefined);
+  throw argumentError('data', 'a Float32Array, Float64Array, BigInt64Array, Int32Array, Int16Array, Int8Array, Uint8Array or Uint16Array', data);
 }
 
 function checkShape(shape: readonly number[], name: string): number {
-  if (!Array.isArray(shape)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${name}: expected an array of non-negative integers`);
+  if (!Array.isArray(shape) || shape.length > 16) throw argumentError(name, 'an array of at most 16 non-negative integers', shape);
   let numel = 1;
   for (const [i, s] of shape.entries()) {
     if (!Number.isInteger(s) || s < 0) {
-      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${name}: entry ${i} must be a non-negative integer, got ${String(s)}`);
+      throw argumentError(`${name}[${i}]`, 'a non-negative integer', s);
     }
     numel *= s;
   }
   return numel;
+}
+
+function arrayLike<T>(name: string, values: ArrayLike<T>): ArrayLike<T> {
+  if (values === null || typeof values !== 'object' || typeof values.length !== 'number') throw argumentError(name, 'an array', values);
+  return values;
 }
 
 export class Tensor {
@@ -60,29 +66,30 @@ export class Tensor {
    */
   static from(data: TensorData, shape: readonly number[], dtype?: DType): Tensor {
     const type = dtype ?? inferDtype(data);
-    if (!(type in BYTES)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `Tensor.from: unknown dtype '${String(type)}'`);
-    const numel = checkShape(shape, 'Tensor.from shape');
+    if (typeof type !== 'string' || !Object.hasOwn(BYTES, type)) throw argumentError('dtype', `one of ${Object.keys(BYTES).join(', ')}`, type);
+    if (!ArrayBuffer.isView(data) || data instanceof DataView) throw argumentError('data', 'a typed array', data);
+    const numel = checkShape(shape, 'shape');
     if (data.byteLength !== numel * BYTES[type]) {
-      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT',
-        `Tensor.from: shape [${shape.join(', ')}] of ${type} needs ${numel * BYTES[type]} bytes, data has ${data.byteLength}`,
-      );
+      throw argumentError('data', `${numel * BYTES[type]} bytes for shape [${shape.join(', ')}] of ${type}`, data);
     }
     return new Tensor(native.tensorFromBuffer(data, [...shape], type));
   }
 
   /** A float32 tensor from plain numbers. */
   static fromNumbers(values: readonly number[], shape: readonly number[]): Tensor {
-    return Tensor.from(Float32Array.from(values), shape);
+    return Tensor.from(Float32Array.from(arrayLike('values', values)), shape);
   }
 
   /** A bool tensor from booleans (or 0/1). */
   static fromBools(values: ArrayLike<boolean | number>, shape: readonly number[]): Tensor {
-    return Tensor.from(Uint8Array.from(values as ArrayLike<number>, (v) => (v ? 1 : 0)), shape, 'bool');
+    return Tensor.from(Uint8Array.from(arrayLike('values', values) as ArrayLike<number>, (v) => (v ? 1 : 0)), shape, 'bool');
   }
 
   /** An int64 tensor from plain integers. */
   static fromInts(values: readonly number[], shape: readonly number[]): Tensor {
-    return Tensor.from(BigInt64Array.from(values, (v) => BigInt(v)), shape);
+    const ints = arrayLike('values', values);
+    for (const [i, v] of Array.from(ints).entries()) if (!Number.isSafeInteger(v)) throw argumentError(`values[${i}]`, 'a safe integer', v);
+    return Tensor.from(BigInt64Array.from(ints, (v) => BigInt(v)), shape);
   }
 
   get shape(): number[] {
@@ -107,8 +114,8 @@ export class Tensor {
 
   /**
    * The elements as a typed array of the tensor's dtype (bool and uint8 as Uint8Array,
-   * bfloat16/float16 as raw Uint16Array bits). Zero-copy for contiguous CPU tensors; the array
-   * stays valid after dispose().
+   * bfloat16/float16 as raw Uint16Array bits). A copy owned by V8: it stays valid after dispose(),
+   * and writes to it never reach the tensor.
    */
   data(): TensorData {
     const buf = this.handle.data();

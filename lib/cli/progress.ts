@@ -71,6 +71,9 @@ export class Progress {
   }
 
   stop(): void {
+    // MultiBar.stop() renders the bars but drops log lines still waiting for the next redraw (the
+    // last checkpoint, the evaluation): one more redraw prints them first, above the final bar.
+    this.multi?.update();
     this.multi?.stop();
     this.multi = null;
     this.bar = null;

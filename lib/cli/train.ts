@@ -5,19 +5,24 @@
  *     --policy.num_cls_prefix=2 --policy.num_cls_suffix=2 --policy.vicreg_weight=0.01 \
  *     --dataset.repo_id=your_dataset --batch_size=64 --steps=200000
  *
- * Without --dataset.* it trains the built-in tiny model on the synthetic dataset (nothing is
- * downloaded). Ctrl-C finishes the current step, saves a checkpoint and exits with 130; resume with
+ * --policy.type=smolvla is SmolVLA's shape (SmolVLM2-500M); --policy.path fine-tunes a local
+ * checkpoint. The toy model (--policy.preset=tiny) is only for the built-in demo data (no
+ * --dataset.*; nothing is downloaded). SIGINT (Ctrl-C) and SIGTERM finish the current step, save a
+ * checkpoint and the report and exit with 130 / 143; resume with
  * --resume=true --config_path=<output_dir>/checkpoints/last/pretrained_model/train_config.json.
  */
 import { promises as fsp, realpathSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { CONFIG_DEFAULTS, CONFIG_FIELD_NAMES, camelToSnake, configToJson, defaultConfig, readConfig, type SmolVLAConfig } from '../config';
 import type { Dataset } from '../data';
-import { SmolVLAModel } from '../model';
-import { locateCheckpoint, readTrainConfig, type CheckpointPaths } from '../train/checkpoint';
+import { checkpointFolder, SmolVLAModel } from '../model';
+import { setNumThreads } from '../runtime';
+import { DEFAULT_BUCKET_MB, DEFAULT_TIMEOUT_S, ProcessGroup, distributedEnvFrom, type DistributedEnv } from '../train/distributed';
+import { locateCheckpoint, readTrainConfig, uncheckpointedRunFiles, type CheckpointPaths } from '../train/checkpoint';
 import { datasetBatcher } from '../train/batcher';
-import { train, REPORT_FILE, type TrainResult } from '../train/loop';
+import { train, METRICS_FILE, REPORT_FILE, type TrainResult } from '../train/loop';
 import { tinyConfig } from '../train/presets';
 import {
   applyConfigOverrides,
@@ -29,6 +34,8 @@ import {
 } from '../train/setup';
 import { splitEpisodes } from '../train/split';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec, type FlagValue } from './flags';
+import { launchWorkers } from './launch';
+import { IGNORED_LEROBOT_FLAGS, takeIgnoredFlags } from './lerobotFlags';
 import { Progress, type CliIO } from './progress';
 
 export type { CliIO } from './progress';
@@ -45,7 +52,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'dataset.eval_split', type: 'number', default: 0.1, help: 'fraction of episodes held out for evaluation, spread over tasks (0: none)' },
   { name: 'policy.type', type: 'string', default: 'smolvla', help: 'policy type (only smolvla)' },
   { name: 'policy.path', type: 'string', help: 'checkpoint folder (config.json + model.safetensors) to start from' },
-  { name: 'policy.preset', type: 'string', default: 'tiny', help: `fresh model without --policy.path: ${PRESETS.join(' or ')} (defaults, SmolVLM2-500M shapes, random weights)` },
+  { name: 'policy.preset', type: 'string', help: `fresh model without --policy.path: smolvla (the default with a dataset: SmolVLM2-500M shapes, published init) or tiny (the toy model, only for the built-in demo data)` },
   { name: 'policy.device', type: 'string', default: 'cpu', help: "libtorch device ('cpu', 'cuda', 'cuda:N')" },
   { name: 'policy.warm_start_delta', type: 'bool', default: false, help: "initialise a checkpoint's missing delta expert from its main expert" },
   { name: 'policy.tokenizer_path', type: 'string', help: "the VLM's tokenizer.json (or its folder); the tiny preset needs none (byte tokens)" },
@@ -60,44 +67,55 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'seed', type: 'int', default: 1000, help: 'seed of the initialisation, the batch order and the per-step noise' },
   { name: 'resume', type: 'bool', default: false, help: 'continue the run of --config_path (or of --output_dir)' },
   { name: 'config_path', type: 'string', help: "the run's <output_dir>/checkpoints/<step|last>/pretrained_model/train_config.json" },
+  { name: 'num_processes', type: 'int', default: 1, help: 'data-parallel worker processes on this machine (batch_size is per process); under torchrun-style RANK/WORLD_SIZE variables the command is one worker' },
+  { name: 'num_threads', type: 'int', default: 0, help: 'libtorch threads per process (0: libtorch default; several workers: cores / workers)' },
+  { name: 'dist.timeout_s', type: 'number', default: DEFAULT_TIMEOUT_S, help: 'bound on the rendezvous and on every collective: a dead or stuck worker stops the others after it' },
+  { name: 'dist.bucket_mb', type: 'number', default: DEFAULT_BUCKET_MB, help: 'gradient all-reduce bucket size in MiB' },
+  { name: 'dist.check_sync', type: 'bool', default: false, help: "compare a hash of every worker's parameters after each update (stops on a difference)" },
 ];
 
 /** --policy.<config.json key> for every SmolVLAConfig field, plus vlm_backbone. */
 function policyFieldFlags(): FlagSpec[] {
-  const tiny = configToJson(tinyConfig());
+  const defaults = configToJson(defaultConfig());
   const specs: FlagSpec[] = CONFIG_FIELD_NAMES.map((field) => {
     const key = camelToSnake(field);
     const d = CONFIG_DEFAULTS[field];
     const type = typeof d === 'boolean' ? 'bool' : typeof d === 'number' ? 'number' : typeof d === 'string' ? 'string' : 'json';
     const fromData = key === 'input_features' || key === 'output_features';
-    return { name: `policy.${key}`, type, default: tiny[key], help: `SmolVLAConfig ${key}${fromData ? '; a fresh model takes the dataset\'s unless set' : ''}` };
+    return { name: `policy.${key}`, type, default: defaults[key], help: `SmolVLAConfig ${key}${fromData ? '; a fresh model takes the dataset\'s unless set' : ''}` };
   });
-  specs.push({ name: 'policy.vlm_backbone', type: 'json', default: tiny.vlm_backbone, help: 'backbone dimensions (text_config, vision_config, scale_factor)' });
+  specs.push({ name: 'policy.vlm_backbone', type: 'json', default: defaults.vlm_backbone, help: 'backbone dimensions (text_config, vision_config, scale_factor)' });
   return specs;
 }
 
 const POLICY_FIELD_FLAGS = policyFieldFlags();
-const ALL_FLAGS = [...RUN_FLAGS, ...POLICY_FIELD_FLAGS];
+const ALL_FLAGS = [...RUN_FLAGS, ...POLICY_FIELD_FLAGS, ...IGNORED_LEROBOT_FLAGS];
 
 /** Fixed flags holding paths: compared as absolute paths when resuming. */
 const PATH_FLAGS = new Set(['dataset.root', 'policy.path']);
 
 /** Flags a resumed run may change; any other flag must repeat the saved value. */
-const RESUME_MUTABLE = new Set(['resume', 'config_path', 'output_dir', 'steps', 'log_freq', 'save_freq', 'save_checkpoint', 'eval_steps', 'max_eval_samples', 'policy.device', 'policy.tokenizer_path']);
+const RESUME_MUTABLE = new Set([
+  'resume', 'config_path', 'output_dir', 'steps', 'log_freq', 'save_freq', 'save_checkpoint', 'eval_steps', 'max_eval_samples', 'policy.device', 'policy.tokenizer_path',
+  // Another number of processes may resume a run while batch_size × processes stays the same (the loop checks).
+  'batch_size', 'num_processes', 'num_threads', 'dist.timeout_s', 'dist.bucket_mb', 'dist.check_sync',
+]);
 
 export function trainHelp(): string {
   return [
     'usage: smolvla-node train [--flag=value | --flag value] ...',
     '',
-    "Trains SmolVLA's delta expert (and CLS head) as LeRobot's lerobot-train does. Without --dataset.*",
-    'and --policy.path: the built-in tiny model on the synthetic dataset. Booleans: True/False/true/false.',
-    'Ctrl-C finishes the current step and saves a checkpoint; a second Ctrl-C quits at once.',
+    "Trains SmolVLA (its delta expert and CLS head, or the action expert) as LeRobot's lerobot-train does.",
+    '--policy.type=smolvla: SmolVLA shapes; --policy.path=DIR: fine-tune a local checkpoint folder.',
+    'The built-in demo data (no --dataset.*) needs --policy.preset=tiny (the toy model). Booleans: True/False/true/false.',
+    'Ctrl-C or SIGTERM finishes the current step and saves a checkpoint; a second signal quits at once.',
     formatFlagHelp([
       { title: 'Run and dataset', specs: RUN_FLAGS },
       {
-        title: "Policy config (config.json keys; defaults of the built-in tiny preset, with --policy.path the checkpoint's values)",
+        title: "Policy config (config.json keys; SmolVLA's defaults, with --policy.preset=tiny the toy model's, with --policy.path the checkpoint's)",
         specs: POLICY_FIELD_FLAGS,
       },
+      { title: "LeRobot flags accepted and ignored (one warning each)", specs: IGNORED_LEROBOT_FLAGS },
     ]),
     '',
   ].join('\n');
@@ -108,7 +126,8 @@ interface Settings {
   datasetRoot?: string;
   evalSplit: number;
   policyPath?: string;
-  preset: (typeof PRESETS)[number];
+  /** Unset: SmolVLA's shape with a dataset; the demo data needs an explicit preset. */
+  preset?: (typeof PRESETS)[number];
   device: string;
   warmStartDelta: boolean;
   tokenizerPath?: string;
@@ -125,6 +144,11 @@ interface Settings {
   seed: number;
   resume: boolean;
   configPath?: string;
+  numProcesses: number;
+  numThreads: number;
+  distTimeoutS: number;
+  distBucketMb: number;
+  distCheckSync: boolean;
 }
 
 function settingsFrom(values: Map<string, FlagValue>): Settings {
@@ -132,13 +156,12 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
   const opt = (name: string): string | undefined => values.get(name) as string | undefined;
   const type = get<string>('policy.type');
   if (type !== 'smolvla') throw new UsageError(`--policy.type: only "smolvla" is supported, got ${JSON.stringify(type)}`);
-  const preset = get<string>('policy.preset');
-  if (!(PRESETS as readonly string[]).includes(preset)) throw new UsageError(`--policy.preset: expected ${PRESETS.join(' or ')}, got ${JSON.stringify(preset)}`);
+  const preset = opt('policy.preset');
+  if (preset !== undefined && !(PRESETS as readonly string[]).includes(preset)) throw new UsageError(`--policy.preset: expected ${PRESETS.join(' or ')}, got ${JSON.stringify(preset)}`);
   const overrides: Record<string, unknown> = {};
   for (const spec of POLICY_FIELD_FLAGS) if (values.has(spec.name)) overrides[spec.name.slice('policy.'.length)] = values.get(spec.name);
   const s: Settings = {
     evalSplit: get('dataset.eval_split'),
-    preset: preset as Settings['preset'],
     device: get('policy.device'),
     warmStartDelta: get('policy.warm_start_delta'),
     overrides,
@@ -151,6 +174,11 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
     maxEvalSamples: get('max_eval_samples'),
     seed: get('seed'),
     resume: get('resume'),
+    numProcesses: get('num_processes'),
+    numThreads: get('num_threads'),
+    distTimeoutS: get('dist.timeout_s'),
+    distBucketMb: get('dist.bucket_mb'),
+    distCheckSync: get('dist.check_sync'),
   };
   // Paths are kept absolute: train_config.json must still point at them from another working folder.
   const abs = (flag: string): string | undefined => {
@@ -166,10 +194,14 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
     configPath: abs('config_path'),
   };
   for (const [key, v] of Object.entries(optional) as Array<[keyof typeof optional, string | undefined]>) if (v !== undefined) s[key] = v;
+  if (preset !== undefined) s.preset = preset as (typeof PRESETS)[number];
   for (const [name, v] of [['batch_size', s.batchSize], ['steps', s.steps], ['log_freq', s.logFreq], ['save_freq', s.saveFreq]] as const) {
     if (v < 1) throw new UsageError(`--${name}: expected a positive integer, got ${v}`);
   }
-  for (const [name, v] of [['eval_steps', s.evalSteps], ['max_eval_samples', s.maxEvalSamples]] as const) {
+  for (const [name, v] of [['num_processes', s.numProcesses], ['dist.timeout_s', s.distTimeoutS], ['dist.bucket_mb', s.distBucketMb]] as const) {
+    if (!(v > 0)) throw new UsageError(`--${name}: expected a positive number, got ${v}`);
+  }
+  for (const [name, v] of [['eval_steps', s.evalSteps], ['max_eval_samples', s.maxEvalSamples], ['num_threads', s.numThreads]] as const) {
     if (v < 0) throw new UsageError(`--${name}: expected 0 or a positive integer, got ${v}`);
   }
   if (!(s.evalSplit >= 0 && s.evalSplit < 1)) throw new UsageError(`--dataset.eval_split: expected a fraction in [0, 1), got ${s.evalSplit}`);
@@ -185,7 +217,7 @@ function trainConfigJson(s: Settings, config: SmolVLAConfig, outputDir: string):
     policy: {
       ...configToJson(config),
       path: s.policyPath ?? null,
-      preset: s.preset,
+      preset: s.preset ?? null,
       device: s.device,
       warm_start_delta: s.warmStartDelta,
       tokenizer_path: s.tokenizerPath ?? null,
@@ -194,6 +226,7 @@ function trainConfigJson(s: Settings, config: SmolVLAConfig, outputDir: string):
     resume: s.resume,
     seed: s.seed,
     batch_size: s.batchSize,
+    num_processes: s.numProcesses,
     steps: s.steps,
     log_freq: s.logFreq,
     save_freq: s.saveFreq,
@@ -258,11 +291,40 @@ function resumedSettings(saved: Record<string, unknown>, given: Map<string, Flag
   return s;
 }
 
+/**
+ * The configuration of a fresh model: SmolVLA's (SmolVLM2-500M shapes) unless the toy preset is asked
+ * for, which only fits the built-in demo data.
+ */
+function freshBase(settings: Settings): SmolVLAConfig {
+  if (settings.preset === 'tiny') {
+    if (settings.datasetRepoId !== undefined) {
+      throw new UsageError('--policy.preset=tiny is the toy model for the built-in demo data; for a dataset use --policy.type=smolvla (SmolVLA\'s shape) or fine-tune a local checkpoint with --policy.path=DIR');
+    }
+    return tinyConfig();
+  }
+  if (settings.preset === undefined && settings.datasetRepoId === undefined) {
+    throw new UsageError('without --dataset.repo_id the built-in demo data is used: pass --policy.preset=tiny for its toy model (or --policy.preset=smolvla for the full SmolVLA shape)');
+  }
+  return defaultConfig();
+}
+
+/** --policy.path checked first: a Hub id gets a message on how to download it. */
+async function policyFolder(dir: string): Promise<string> {
+  try {
+    return await checkpointFolder(dir, '--policy.path');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 function defaultOutputDir(): string {
   const now = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
   return path.join('outputs', 'train', `${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())}`, `${p(now.getHours())}-${p(now.getMinutes())}-${p(now.getSeconds())}_smolvla`);
 }
+
+/** What a run writes to --output_dir besides its checkpoints. */
+const RUN_FILES = [METRICS_FILE, REPORT_FILE];
 
 interface Prepared {
   settings: Settings;
@@ -279,6 +341,13 @@ async function prepare(given: Map<string, FlagValue>, say: (line: string) => voi
     if (where === undefined) {
       throw new UsageError('--resume=true needs --config_path=<output_dir>/checkpoints/last/pretrained_model/train_config.json (or --output_dir of the run)');
     }
+    const leftovers = settings.configPath === undefined ? await uncheckpointedRunFiles(path.resolve(where), RUN_FILES) : null;
+    if (leftovers !== null && leftovers.length > 0) {
+      throw new UsageError(
+        `--resume=true: ${path.resolve(where)} has no checkpoint (its run stopped before the first one; it holds only ${leftovers.join(', ')}); ` +
+          'run the same command without --resume=true to start it over',
+      );
+    }
     const paths = await locateCheckpoint(where);
     settings = resumedSettings(await readTrainConfig(paths), given, paths);
     const { model } = await SmolVLAModel.fromPretrained(paths.pretrainedDir, { seed: settings.seed, device: settings.device });
@@ -294,12 +363,18 @@ async function prepare(given: Map<string, FlagValue>, say: (line: string) => voi
 
   const outputDir = path.resolve(settings.outputDir ?? defaultOutputDir());
   const existing = await fsp.readdir(outputDir).catch(() => null);
-  if (existing && existing.length > 0) {
+  // A run killed before its first checkpoint leaves only its metrics and a partial step folder:
+  // nothing to resume, so a fresh start clears them instead of refusing the folder.
+  const leftovers = existing && existing.length > 0 ? await uncheckpointedRunFiles(outputDir, RUN_FILES) : null;
+  if (leftovers !== null) {
+    say(`--output_dir ${outputDir}: clearing ${leftovers.join(', ')} left by a run that stopped before its first checkpoint`);
+    await Promise.all(leftovers.map((f) => fsp.rm(path.join(outputDir, f), { recursive: true, force: true })));
+  } else if (existing && existing.length > 0) {
     throw new UsageError(`--output_dir ${outputDir} already exists and is not empty; choose another folder, or pass --resume=true to continue its run`);
   }
   let config: SmolVLAConfig;
   try {
-    const base = settings.policyPath !== undefined ? await readConfig(settings.policyPath) : settings.preset === 'tiny' ? tinyConfig() : defaultConfig();
+    const base = settings.policyPath !== undefined ? await readConfig(await policyFolder(given.get('policy.path') as string)) : freshBase(settings);
     config = applyConfigOverrides(base, settings.overrides);
   } catch (e) {
     throw new UsageError((e as Error).message);
@@ -337,31 +412,69 @@ async function modelFor(settings: Settings, config: SmolVLAConfig, dataset: Data
   return SmolVLAModel.create(fitted, { seed: settings.seed, device: settings.device });
 }
 
+/** A worker of a multi-process run: joins the group, one share of the machine's cores. */
+async function joinGroup(env: DistributedEnv, values: Map<string, FlagValue>): Promise<ProcessGroup> {
+  const get = <T>(name: string): T => flagValue<T>(values, ALL_FLAGS, name);
+  if (get<number>('num_threads') === 0) setNumThreads(Math.max(1, Math.floor(os.availableParallelism() / env.localWorldSize)));
+  return ProcessGroup.init(env, { timeoutMs: get<number>('dist.timeout_s') * 1000, device: get<string>('policy.device') });
+}
+
+const DISCARD: CliIO['stdout'] = { write: () => true } as unknown as CliIO['stdout'];
+
 /** Runs `smolvla-node train <argv>`; resolves to the exit code (0 done, 1 failed or diverged, 2 usage, 130 interrupted). */
-export async function runTrain(argv: readonly string[], io: CliIO): Promise<number> {
+export async function runTrain(argv: readonly string[], cliIO: CliIO): Promise<number> {
   let parsed;
+  let distEnv: DistributedEnv | null;
   try {
     parsed = parseFlags(argv, ALL_FLAGS);
+    distEnv = distributedEnvFrom(process.env);
   } catch (e) {
-    io.stderr.write(`smolvla-node train: ${(e as Error).message}\n`);
+    cliIO.stderr.write(`smolvla-node train: ${(e as Error).message}\n`);
     return 2;
   }
   if (parsed.help) {
-    io.stdout.write(trainHelp());
+    cliIO.stdout.write(trainHelp());
     return 0;
   }
+  const numProcesses = flagValue<number>(parsed.values, ALL_FLAGS, 'num_processes');
+  const numThreads = flagValue<number>(parsed.values, ALL_FLAGS, 'num_threads');
+  if (numThreads > 0) setNumThreads(numThreads);
+  if (distEnv === null && numProcesses > 1) {
+    const timeoutS = flagValue<number>(parsed.values, ALL_FLAGS, 'dist.timeout_s');
+    return launchWorkers({ numProcesses, io: cliIO, graceMs: timeoutS * 1000 + 10_000 });
+  }
+  // Rank 0 speaks for the run; the other workers print only their errors.
+  const io: CliIO = distEnv && distEnv.rank !== 0 ? { stdout: DISCARD, stderr: cliIO.stderr } : cliIO;
+  let group: ProcessGroup | null = null;
+  for (const line of takeIgnoredFlags(parsed.values)) io.stderr.write(`${line}\n`);
   const controller = new AbortController();
-  const onSigint = () => {
-    process.removeListener('SIGINT', onSigint);
-    io.stderr.write('\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits without saving)\n');
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const state: { received: NodeJS.Signals | null } = { received: null };
+  // The first signal finishes the step, saves and reports; the handler is then removed, so a second
+  // one takes Node's default action and ends the process at once.
+  const onSignal = (signal: NodeJS.Signals) => {
+    for (const s of signals) process.removeListener(s, onSignal);
+    state.received = signal;
+    io.stderr.write(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'} (${signal}): finishing the current step, then saving a checkpoint and the report (a second signal quits without saving)\n`);
     controller.abort();
   };
   let progress: Progress | null = null;
   let prepared: Prepared | null = null;
   try {
+    // The rendezvous comes first: a worker that cannot join fails before loading anything.
+    if (distEnv) {
+      // One GPU per worker: plain 'cuda' means this machine's LOCAL_RANK-th device.
+      if (parsed.values.get('policy.device') === 'cuda') parsed.values.set('policy.device', `cuda:${distEnv.localRank}`);
+      group = await joinGroup(distEnv, parsed.values);
+    }
     const early = new Progress(io, 1);
     prepared = await prepare(parsed.values, (l) => early.log(l));
     const { settings: s, model, dataset } = prepared;
+    if (group) {
+      s.numProcesses = group.worldSize;
+      // Every rank starts from rank 0's weights; also the barrier before rank 0 writes into output_dir.
+      await group.broadcastModel(model);
+    }
     const p = new Progress(io, s.logFreq);
     progress = p;
     const split = splitEpisodes(dataset, s.evalSplit);
@@ -372,7 +485,7 @@ export async function runTrain(argv: readonly string[], io: CliIO): Promise<numb
     });
     const { toBatch, normalizer } = datasetBatcher(model.config, dataset, tokenizer);
     const lossKey = model.config.trainDeltaExpert ? 'delta_loss' : 'loss';
-    process.on('SIGINT', onSigint);
+    for (const sig of signals) process.on(sig, onSignal);
     const result: TrainResult = await train({
       model,
       dataset: split.train,
@@ -394,6 +507,7 @@ export async function runTrain(argv: readonly string[], io: CliIO): Promise<numb
       signal: controller.signal,
       onLog: (l) => p.log(l),
       onStep: (i) => p.step({ step: i.step, totalSteps: i.totalSteps, loss: i.metrics[lossKey] ?? NaN, lr: i.lr, gradNorm: i.gradNorm, metrics: i.metrics }),
+      distributed: group ? { group, bucketMb: s.distBucketMb, checkSync: s.distCheckSync } : null,
     });
     p.stop();
     const report = path.join(prepared.outputDir, REPORT_FILE);
@@ -403,17 +517,20 @@ export async function runTrain(argv: readonly string[], io: CliIO): Promise<numb
       return 1;
     }
     if (result.status === 'cancelled') {
-      io.stdout.write(`interrupted at step ${result.step}${where}; report ${report}\n`);
-      return 130;
+      const signal = state.received ?? 'SIGINT';
+      io.stdout.write(`${signal === 'SIGTERM' ? 'terminated' : 'interrupted'} at step ${result.step}${where}; report ${report}\n`);
+      return signal === 'SIGTERM' ? 143 : 130;
     }
     io.stdout.write(`done: ${result.step} steps${where}; report ${report}\n`);
     return 0;
   } catch (e) {
     progress?.stop();
     io.stderr.write(`smolvla-node train: ${(e as Error).message}\n`);
+    // A failed worker must not linger: a collective still running on the thread pool would keep it alive.
+    if (group) setTimeout(() => process.exit(1), 2000).unref();
     return e instanceof UsageError ? 2 : 1;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    for (const sig of signals) process.removeListener(sig, onSignal);
     await prepared?.dataset.close();
   }
 }

@@ -7,6 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { readJsonFileSync } from '../util/files';
+
 import { boolean, camelToSnake, cloneJson, decodeObject, encodeObject, type Fields, integer, number, object } from './decode';
 import { SmolVLAError } from '../errors';
 
@@ -169,7 +171,7 @@ function requireSupported(config: Record<string, unknown>, where: string, key: s
 export function readHfBackbone(file: string): VlmBackbone {
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = readJsonFileSync(file);
   } catch (e) {
     throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: cannot read the VLM's Hugging Face config: ${(e as Error).message}`);
   }

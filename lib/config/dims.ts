@@ -69,10 +69,16 @@ export function cameraKeys(config: SmolVLAConfig): string[] {
   const images = Object.entries(config.inputFeatures)
     .filter(([, f]) => f.type === 'VISUAL')
     .map(([key]) => key);
-  // LeRobot's validate_features adds the placeholders to input_features, so a saved config may list them already.
+  // LeRobot's validate_features adds the placeholders to input_features, so a saved config may list
+  // them already. A Set keeps this linear (validateConfig bounds empty_cameras, but callers may not
+  // have validated yet).
+  const seen = new Set(images);
   for (let i = 0; i < config.emptyCameras; i++) {
     const key = `observation.images.empty_camera_${i}`;
-    if (!images.includes(key)) images.push(key);
+    if (!seen.has(key)) {
+      seen.add(key);
+      images.push(key);
+    }
   }
   return images;
 }

@@ -27,5 +27,6 @@ export {
 } from './backbone';
 export { camelToSnake, snakeToCamel } from './decode';
 export { configToJson, defaultConfig, parseConfig, readConfig, writeConfig } from './json';
+export { FORK_CONFIG_KEYS, LEROBOT_CONFIG_KEYS, SIDE_CONFIG_FILE, splitConfigJson } from './lerobot';
 export { checkExtraKeys, validateConfig } from './validate';
 export { actionDim, cameraKeys, expertIntermediateSize, resolveDims, stateDim, type ResolvedDims } from './dims';

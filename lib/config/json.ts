@@ -1,8 +1,10 @@
 /**
  * LeRobot `config.json` <-> SmolVLAConfig. Reading then writing loses nothing: keys this project does
- * not model go to `extra` and are written back; `vlm_backbone` is always written.
+ * not model go to `extra` and are written back; `vlm_backbone` is always written, into the side file
+ * `smolvla_node.json` so that Python LeRobot can parse config.json (see ./lerobot.ts).
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
@@ -35,8 +37,10 @@ import {
   RESERVED_KEYS,
   type SmolVLAConfig,
 } from './schema';
-import { checkExtraKeys, validateConfig } from './validate';
+import { mergeConfigJson, SIDE_CONFIG_FILE, splitConfigJson } from './lerobot';
 import { SmolVLAError } from '../errors';
+import { makeDirectory, readJsonFile } from '../util/files';
+import { checkExtraKeys, validateConfig } from './validate';
 
 const feature: Decoder<PolicyFeature> = (v, where) => {
   const { type, shape, ...rest } = object(v, where);
@@ -143,35 +147,40 @@ export function defaultConfig(overrides: Partial<SmolVLAConfig> = {}): SmolVLACo
   return parseConfig(toJson({ ...CONFIG_DEFAULTS, ...overrides }));
 }
 
-/** Reads and parses `<dir>/config.json`; errors name the file. */
-export async function readConfig(dir: string): Promise<SmolVLAConfig> {
-  const file = path.join(dir, 'config.json');
+async function readJsonObject(file: string, what: string): Promise<Record<string, unknown>> {
   let json: unknown;
   try {
-    json = JSON.parse(await fsp.readFile(file, 'utf8'));
+    json = await readJsonFile(file);
   } catch (e) {
-    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: cannot read the config: ${(e as Error).message}`);
+    throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: cannot read the ${what}: ${(e as Error).message}`, { cause: e });
   }
-  try {
-    return parseConfig(json);
-  } catch (e) {
-    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: ${(e as Error).message}`);
-  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}: expected a JSON object`);
+  return json as Record<string, unknown>;
 }
 
 /**
- * Validates and writes `<dir>/config.json` atomically (temporary file, fsync, rename, then fsync of the
- * folder): a crash leaves the old file or the new one, never a torn one. Creates `dir` if needed.
+ * Reads and parses `<dir>/config.json` together with the side file `smolvla_node.json` when present
+ * (the keys Python LeRobot does not know, written there by writeConfig); errors name the file.
  */
-export async function writeConfig(dir: string, config: SmolVLAConfig): Promise<void> {
-  validateConfig(config);
-  await fsp.mkdir(dir, { recursive: true });
+export async function readConfig(dir: string): Promise<SmolVLAConfig> {
   const file = path.join(dir, 'config.json');
+  const sideFile = path.join(dir, SIDE_CONFIG_FILE);
+  const lerobot = await readJsonObject(file, 'config');
+  const side = fs.existsSync(sideFile) ? await readJsonObject(sideFile, 'side config') : null;
+  try {
+    return parseConfig(mergeConfigJson(lerobot, side));
+  } catch (e) {
+    throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${file}${side ? ` (with ${SIDE_CONFIG_FILE})` : ''}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Writes `file` atomically: temporary file, fsync, rename. */
+async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     const handle = await fsp.open(tmp, 'w');
     try {
-      await handle.writeFile(`${JSON.stringify(configToJson(config), null, 4)}\n`);
+      await handle.writeFile(`${JSON.stringify(value, null, 4)}\n`);
       await handle.sync();
     } finally {
       await handle.close();
@@ -181,9 +190,24 @@ export async function writeConfig(dir: string, config: SmolVLAConfig): Promise<v
     await fsp.rm(tmp, { force: true });
     throw e;
   }
+}
+
+/**
+ * Validates and writes `<dir>/config.json` (only the keys Python LeRobot's SmolVLA config knows) and
+ * `<dir>/smolvla_node.json` (the rest: backbone dimensions, unused fork keys) atomically — each a
+ * temporary file, fsync, rename, then an fsync of the folder: a crash leaves each file old or new,
+ * never torn. The side file is written first so a new config.json never pairs with a missing one.
+ * Creates `dir` if needed.
+ */
+export async function writeConfig(dir: string, config: SmolVLAConfig): Promise<void> {
+  validateConfig(config);
+  await makeDirectory(dir);
+  const { lerobot, side } = splitConfigJson(configToJson(config));
+  await writeJsonAtomic(path.join(dir, SIDE_CONFIG_FILE), side);
+  await writeJsonAtomic(path.join(dir, 'config.json'), lerobot);
   const folder = await fsp.open(dir, 'r');
   try {
-    await folder.sync(); // makes the rename itself durable
+    await folder.sync(); // makes the renames themselves durable
   } finally {
     await folder.close();
   }

@@ -24,6 +24,37 @@ export function checkExtraKeys(extra: Record<string, unknown>): void {
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
+/**
+ * Upper bounds of every count and dimension. Far above any SmolVLA/SmolVLM configuration (the
+ * largest published backbones stay below a quarter of each), low enough that a corrupt or hostile
+ * config.json fails here, naming the key and the bound, instead of hanging the main thread or
+ * asking the allocator for terabytes.
+ */
+export const CONFIG_LIMITS = {
+  /** Observation history, chunk length, flow-matching steps. */
+  steps: 4096,
+  /** State/action padding and feature sizes. */
+  vector: 1 << 16,
+  /** Image width/height in pixels (also the vision tower's image_size). */
+  imageSide: 8192,
+  /** Cameras: image features plus empty_cameras. */
+  cameras: 64,
+  /** Language tokens (tokenizer_max_length, prefix_length): attention is quadratic in them. */
+  tokens: 8192,
+  /** Vision patches per image (SmolVLA: 32 x 32): vision attention is quadratic in them. */
+  patches: 128 * 128,
+  /** Transformer layers of any tower. */
+  layers: 512,
+  /** Hidden sizes and head dimensions. */
+  width: 1 << 16,
+  /** MLP sizes and vocabulary. */
+  wide: 1 << 20,
+  /** Attention heads, patch size, scale factor, CLS tokens. */
+  small: 1024,
+  /** Model parameters the whole config implies (a float32 copy is 4 bytes each). */
+  parameters: 16e9,
+} as const;
+
 /** Throws one Error listing every problem; returns the config unchanged when it is valid. */
 export function validateConfig(config: SmolVLAConfig): SmolVLAConfig {
   const problems: string[] = [];
@@ -31,44 +62,62 @@ export function validateConfig(config: SmolVLAConfig): SmolVLAConfig {
     if (!ok) problems.push(message);
     return ok;
   };
-  const int = (key: string, v: number, min: number): boolean =>
-    check(Number.isSafeInteger(v) && v >= min, `${key} must be an integer >= ${min}, received ${show(v)}`);
+  const int = (key: string, v: number, min: number, max: number = Number.MAX_SAFE_INTEGER): boolean =>
+    check(
+      Number.isSafeInteger(v) && v >= min && v <= max,
+      max === Number.MAX_SAFE_INTEGER
+        ? `${key} must be an integer >= ${min}, received ${show(v)}`
+        : `${key} must be an integer in [${min}, ${max}], received ${show(v)}`,
+    );
   const real = (key: string, v: number, what: 'positive' | 'non-negative'): boolean =>
     check(
       Number.isFinite(v) && (what === 'positive' ? v > 0 : v >= 0),
       `${key} must be a ${what} number, received ${show(v)}`,
     );
-  const anyInt = (key: string, v: number): boolean => check(Number.isSafeInteger(v), `${key} must be an integer, received ${show(v)}`);
+  const anyInt = (key: string, v: number, bound: number): boolean =>
+    check(Number.isSafeInteger(v) && Math.abs(v) <= bound, `${key} must be an integer in [${-bound}, ${bound}], received ${show(v)}`);
+  const L = CONFIG_LIMITS;
   const c = config;
 
   // Structure.
-  int('n_obs_steps', c.nObsSteps, 1);
-  const chunkOk = int('chunk_size', c.chunkSize, 1);
-  if (int('n_action_steps', c.nActionSteps, 1) && chunkOk) {
+  int('n_obs_steps', c.nObsSteps, 1, L.steps);
+  const chunkOk = int('chunk_size', c.chunkSize, 1, L.steps);
+  if (int('n_action_steps', c.nActionSteps, 1, L.steps) && chunkOk) {
     check(c.nActionSteps <= c.chunkSize, `n_action_steps (${c.nActionSteps}) must be <= chunk_size (${c.chunkSize})`);
   }
-  int('max_state_dim', c.maxStateDim, 1);
-  int('max_action_dim', c.maxActionDim, 1);
+  int('max_state_dim', c.maxStateDim, 1, L.vector);
+  int('max_action_dim', c.maxActionDim, 1, L.vector);
   const resize = c.resizeImgsWithPadding;
   const resizeOk = check(
-    Array.isArray(resize) && resize.length === 2 && resize.every((v) => Number.isSafeInteger(v) && v > 0),
-    `resize_imgs_with_padding must be two positive integers [width, height], received ${show(resize)}`,
+    Array.isArray(resize) && resize.length === 2 && resize.every((v) => Number.isSafeInteger(v) && v > 0 && v <= L.imageSide),
+    `resize_imgs_with_padding must be two integers [width, height] in [1, ${L.imageSide}], received ${show(resize)}`,
   );
-  int('empty_cameras', c.emptyCameras, 0);
+  if (int('empty_cameras', c.emptyCameras, 0, L.cameras) && typeof c.inputFeatures === 'object' && c.inputFeatures !== null) {
+    const visual = Object.values(c.inputFeatures).filter((f) => f?.type === 'VISUAL').length;
+    check(
+      visual + c.emptyCameras <= L.cameras,
+      `input_features has ${visual} VISUAL features and empty_cameras is ${c.emptyCameras}: at most ${L.cameras} cameras in all`,
+    );
+  }
   check(
     !c.useDeltaJointActionsAloha,
     'use_delta_joint_actions_aloha: true is not supported (LeRobot does not implement it either); set it to false',
   );
-  int('tokenizer_max_length', c.tokenizerMaxLength, 1);
+  check(
+    !c.adaptToPiAloha,
+    "adapt_to_pi_aloha: true is not supported here (LeRobot flips ALOHA joint signs and maps gripper positions into pi's " +
+      'internal space around the model); set it to false and give states and actions in the space the model was trained in',
+  );
+  int('tokenizer_max_length', c.tokenizerMaxLength, 1, L.tokens);
   check(
     (PAD_LANGUAGE_TO as readonly string[]).includes(c.padLanguageTo),
     `pad_language_to must be "longest" or "max_length", received ${show(c.padLanguageTo)}`,
   );
-  int('num_steps', c.numSteps, 1);
+  int('num_steps', c.numSteps, 1, L.steps);
   check(c.useCache, 'use_cache: false is not supported (the published sampler crashes without the prefix cache); set it to true');
-  anyInt('prefix_length', c.prefixLength);
+  anyInt('prefix_length', c.prefixLength, L.tokens);
   check(typeof c.attentionMode === 'string', `attention_mode must be a string, received ${show(c.attentionMode)}`);
-  anyInt('self_attn_every_n_layers', c.selfAttnEveryNLayers);
+  anyInt('self_attn_every_n_layers', c.selfAttnEveryNLayers, L.layers);
   real('min_period', c.minPeriod, 'positive');
   real('max_period', c.maxPeriod, 'positive');
   check(typeof c.vlmModelName === 'string', `vlm_model_name must be a string, received ${show(c.vlmModelName)}`);
@@ -104,8 +153,8 @@ export function validateConfig(config: SmolVLAConfig): SmolVLAConfig {
   real('scheduler_decay_lr', c.schedulerDecayLr, 'non-negative');
 
   // Delta expert and CLS head.
-  const prefixOk = int('num_cls_prefix', c.numClsPrefix, 1);
-  const suffixOk = int('num_cls_suffix', c.numClsSuffix, 1);
+  const prefixOk = int('num_cls_prefix', c.numClsPrefix, 1, L.small);
+  const suffixOk = int('num_cls_suffix', c.numClsSuffix, 1, L.small);
   if (c.useClsHead && prefixOk && suffixOk) {
     check(
       c.numClsPrefix === c.numClsSuffix,
@@ -130,9 +179,11 @@ export function validateConfig(config: SmolVLAConfig): SmolVLAConfig {
 
   // Backbone and the dimensions derived from it.
   const backboneOk = checkBackbone(c, check, int, real);
-  anyInt('num_vlm_layers', c.numVlmLayers);
-  anyInt('num_expert_layers', c.numExpertLayers);
-  const widthOk = real('expert_width_multiplier', c.expertWidthMultiplier, 'positive');
+  anyInt('num_vlm_layers', c.numVlmLayers, L.layers);
+  anyInt('num_expert_layers', c.numExpertLayers, L.layers);
+  const widthOk =
+    real('expert_width_multiplier', c.expertWidthMultiplier, 'positive') &&
+    check(c.expertWidthMultiplier <= 16, `expert_width_multiplier must be <= 16, received ${show(c.expertWidthMultiplier)}`);
   if (backboneOk) {
     const text = c.vlmBackbone.textConfig;
     check(
@@ -155,12 +206,23 @@ export function validateConfig(config: SmolVLAConfig): SmolVLAConfig {
           `(int(${text.hiddenSize} * ${c.expertWidthMultiplier})); it must be even and >= 2`,
       );
     }
+    const parameters = widthOk ? estimateParameters(c) : 0;
+    check(
+      parameters <= L.parameters,
+      `vlm_backbone, num_vlm_layers and expert_width_multiplier describe a model of about ${parameters.toExponential(2)} ` +
+        `parameters, more than the limit of ${L.parameters / 1e9} billion`,
+    );
     if (resizeOk) {
       const { patchSize } = c.vlmBackbone.visionConfig;
       const scale = c.vlmBackbone.scaleFactor;
       const [width, height] = resize;
       const gridW = Math.floor(width / patchSize);
       const gridH = Math.floor(height / patchSize);
+      check(
+        gridW * gridH <= L.patches,
+        `resize_imgs_with_padding [${width}, ${height}] gives ${gridW * gridH} patches per image (patch_size ${patchSize}), ` +
+          `more than ${L.patches}: vision attention is quadratic in them`,
+      );
       check(
         gridW === gridH && gridW > 0 && gridW % scale === 0,
         `resize_imgs_with_padding [${width}, ${height}] gives a ${gridH} x ${gridW} patch grid (patch_size ${patchSize}); ` +
@@ -177,16 +239,38 @@ export function validateConfig(config: SmolVLAConfig): SmolVLAConfig {
 
 type Check = (ok: boolean, message: string) => boolean;
 
+/**
+ * A rough parameter count (attention + MLP per layer, embeddings): enough to refuse a config whose
+ * dimensions are each in bounds but together would need terabytes.
+ */
+function estimateParameters(c: SmolVLAConfig): number {
+  const t = c.vlmBackbone.textConfig;
+  const v = c.vlmBackbone.visionConfig;
+  const layer = (hidden: number, mlp: number): number => 4 * hidden * hidden + 3 * hidden * mlp;
+  const textLayers = c.numVlmLayers > 0 ? c.numVlmLayers : t.numHiddenLayers;
+  const expert = Math.trunc(t.hiddenSize * c.expertWidthMultiplier);
+  const expertLayers = c.numExpertLayers > 0 ? c.numExpertLayers : textLayers;
+  return (
+    t.vocabSize * t.hiddenSize +
+    textLayers * layer(t.hiddenSize, t.intermediateSize) +
+    v.numHiddenLayers * layer(v.hiddenSize, v.intermediateSize) +
+    (v.imageSize / v.patchSize) ** 2 * v.hiddenSize +
+    2 * expertLayers * layer(expert, 4 * expert)
+  );
+}
+
 function checkFeatures(key: string, features: Features, check: Check): void {
   if (!check(typeof features === 'object' && features !== null, `${key} must be an object, received ${show(features)}`)) return;
-  for (const [name, f] of Object.entries(features)) {
+  const entries = Object.entries(features);
+  if (!check(entries.length <= CONFIG_LIMITS.cameras * 2, `${key} has ${entries.length} features, more than ${CONFIG_LIMITS.cameras * 2}`)) return;
+  for (const [name, f] of entries) {
     check(
       (FEATURE_TYPES as readonly string[]).includes(f?.type),
       `${key}["${name}"].type must be one of ${FEATURE_TYPES.join(', ')}, received ${show(f?.type)}`,
     );
     check(
-      Array.isArray(f?.shape) && f.shape.every((d) => Number.isSafeInteger(d) && d > 0),
-      `${key}["${name}"].shape must be an array of positive integers, received ${show(f?.shape)}`,
+      Array.isArray(f?.shape) && f.shape.length <= 8 && f.shape.every((d) => Number.isSafeInteger(d) && d > 0 && d <= CONFIG_LIMITS.vector),
+      `${key}["${name}"].shape must be at most 8 integers in [1, ${CONFIG_LIMITS.vector}], received ${show(f?.shape)}`,
     );
   }
 }
@@ -194,7 +278,7 @@ function checkFeatures(key: string, features: Features, check: Check): void {
 function checkBackbone(
   c: SmolVLAConfig,
   check: Check,
-  int: (key: string, v: number, min: number) => boolean,
+  int: (key: string, v: number, min: number, max?: number) => boolean,
   real: (key: string, v: number, what: 'positive' | 'non-negative') => boolean,
 ): boolean {
   const b = c.vlmBackbone;
@@ -205,13 +289,16 @@ function checkBackbone(
   const v = b.visionConfig;
   const at = (part: string, key: string): string => `vlm_backbone.${part}.${camelToSnake(key)}`;
   let ok = true;
-  for (const key of ['vocabSize', 'hiddenSize', 'intermediateSize', 'numHiddenLayers', 'numAttentionHeads', 'numKeyValueHeads', 'headDim'] as const) {
-    ok = int(at('text_config', key), t[key], 1) && ok;
+  const L = CONFIG_LIMITS;
+  const textBounds = { vocabSize: L.wide, hiddenSize: L.width, intermediateSize: L.wide, numHiddenLayers: L.layers, numAttentionHeads: L.small, numKeyValueHeads: L.small, headDim: L.width } as const;
+  for (const [key, max] of Object.entries(textBounds) as [keyof typeof textBounds, number][]) {
+    ok = int(at('text_config', key), t[key], 1, max) && ok;
   }
-  for (const key of ['hiddenSize', 'intermediateSize', 'numHiddenLayers', 'numAttentionHeads', 'patchSize', 'imageSize'] as const) {
-    ok = int(at('vision_config', key), v[key], 1) && ok;
+  const visionBounds = { hiddenSize: L.width, intermediateSize: L.wide, numHiddenLayers: L.layers, numAttentionHeads: L.small, patchSize: L.small, imageSize: L.imageSide } as const;
+  for (const [key, max] of Object.entries(visionBounds) as [keyof typeof visionBounds, number][]) {
+    ok = int(at('vision_config', key), v[key], 1, max) && ok;
   }
-  ok = int('vlm_backbone.scale_factor', b.scaleFactor, 1) && ok;
+  ok = int('vlm_backbone.scale_factor', b.scaleFactor, 1, L.small) && ok;
   ok = real('vlm_backbone.text_config.rms_norm_eps', t.rmsNormEps, 'positive') && ok;
   ok = real('vlm_backbone.vision_config.layer_norm_eps', v.layerNormEps, 'positive') && ok;
   ok = check(!t.attentionBias, 'vlm_backbone.text_config.attention_bias: true is not supported (SmolVLM has no attention biases)') && ok;

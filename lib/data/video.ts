@@ -14,7 +14,11 @@ export interface DecodedFrames {
 }
 
 // ffmpeg's showinfo filter logs one line per frame: "n: 0 pts: 0 pts_time:0 ... s:20x16 ...".
-const SHOWINFO_LINE = /\bn:\s*\d+\s+pts:\s*\S+\s+pts_time:(\S+)[^\n]*?\bs:(\d+)x(\d+)/g;
+const SHOWINFO_LINE = /\bn:\s*\d+\s+pts:\s*(\S+)\s+pts_time:(\S+)[^\n]*?\bs:(\d+)x(\d+)/g;
+// ...and its time base once: "config in time_base: 1/15360, ...". pts_time is printed with six
+// significant digits (3e-4 s off at 123.333 s, more than LeRobot's 1e-4 s tolerance), so the exact
+// time pts * time_base is used when both are known.
+const TIME_BASE = /config in time_base:\s*(\d+)\/(\d+)/;
 
 const RAW_OUTPUT = ['-vf', 'showinfo', '-vsync', 'passthrough', '-an', '-sn', '-dn', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
 
@@ -22,16 +26,19 @@ function collectFrames(result: FfmpegResult, what: string): DecodedFrames {
   const times: number[] = [];
   let width = 0;
   let height = 0;
+  const tb = TIME_BASE.exec(result.stderr);
+  const timeBase = tb && Number(tb[2]) > 0 ? Number(tb[1]) / Number(tb[2]) : null;
   for (const m of result.stderr.matchAll(SHOWINFO_LINE)) {
-    const w = Number(m[2]);
-    const h = Number(m[3]);
+    const w = Number(m[3]);
+    const h = Number(m[4]);
     if (times.length === 0) {
       width = w;
       height = h;
     } else if (w !== width || h !== height) {
       throw new SmolVLAError('ERR_SMOLVLA_IO', `${what}: frame ${times.length} is ${w}x${h} but the first frame is ${width}x${height}`);
     }
-    times.push(Number(m[1]));
+    const pts = Number(m[1]);
+    times.push(timeBase !== null && Number.isSafeInteger(pts) ? pts * timeBase : Number(m[2]));
   }
   const frameBytes = width * height * 3;
   if (times.length === 0 || result.stdout.length !== times.length * frameBytes) {

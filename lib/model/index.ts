@@ -11,3 +11,5 @@ export {
 } from './model';
 export { KVCache } from './cache';
 export { type Cancellable } from './cancel';
+export { rtcPrefixWeights, rtcGuidanceWeight, PREFIX_SCHEDULES, type PrefixSchedule, type RtcOptions } from './rtc';
+export { checkpointFolder, hubIdMessage } from './localFolder';

@@ -7,11 +7,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { configToJson, defaultConfig, readConfig, resolveDims, writeConfig, type SmolVLAConfig } from '../config';
-import { SmolVLAError } from '../errors';
+import { argumentError, SmolVLAError } from '../errors';
 import { native, type NativeModel, type NativeObservation, type NativeTensor, type NativeTensorMap } from '../native';
 import { Tensor } from '../tensor';
+import { choiceArg, intArg, optionsArg, stringListArg, tensorArg } from '../util/args';
+import { makeDirectory, pathArg } from '../util/files';
+import { observationArg, tensorOptionsArg } from './args';
 import { KVCache } from './cache';
 import { withCancel, type Cancellable } from './cancel';
+import { resolveRtcOptions, type RtcOptions } from './rtc';
+import { checkpointFolder } from './localFolder';
 
 /** Preprocessed model inputs: images in [-1, 1], state normalised and zero-padded. */
 export interface Observation {
@@ -122,6 +127,7 @@ export class SmolVLAModel implements Disposable {
 
   /** A randomly initialised model (full-size shapes work: build weights from a seed, nothing downloads). */
   static async create(config: SmolVLAConfig = defaultConfig(), options: ModelOptions = {}): Promise<SmolVLAModel> {
+    checkModelOptions(options);
     const handle = await native.createModel({
       config: nativeConfigJson(config, options.tokens),
       seed: options.seed ?? 0,
@@ -133,6 +139,9 @@ export class SmolVLAModel implements Disposable {
 
   /** Loads a LeRobot checkpoint folder (config.json + model.safetensors). */
   static async fromPretrained(dir: string, options: LoadOptions = {}): Promise<{ model: SmolVLAModel; report: LoadReport }> {
+    pathArg('dir', dir);
+    checkModelOptions(options);
+    await checkpointFolder(dir, 'fromPretrained');
     const weights = path.join(dir, 'model.safetensors');
     if (!fs.existsSync(weights)) {
       throw new SmolVLAError('ERR_SMOLVLA_IO', `fromPretrained: ${weights} does not exist (a LeRobot checkpoint folder has config.json and model.safetensors)`);
@@ -150,7 +159,12 @@ export class SmolVLAModel implements Disposable {
 
   /** Writes config.json and model.safetensors (plus extra tensors such as normalisation statistics). */
   async save(dir: string, extra: TensorDict = {}, metadata: Record<string, string> = {}): Promise<void> {
-    await fs.promises.mkdir(dir, { recursive: true });
+    pathArg('dir', dir);
+    for (const [name, t] of Object.entries(optionsArg('extra', extra))) tensorArg(`extra.${name}`, t);
+    for (const [key, v] of Object.entries(optionsArg('metadata', metadata))) {
+      if (typeof v !== 'string') throw argumentError(`metadata.${key}`, 'a string', v);
+    }
+    await makeDirectory(dir);
     await writeConfig(dir, this.config);
     const tensors = Object.fromEntries(Object.entries(extra).map(([n, t]) => [n, t.handle]));
     await this.handle.saveState({ path: path.join(dir, 'model.safetensors'), extra: tensors, metadata: { format: 'pt', ...metadata } });
@@ -158,11 +172,14 @@ export class SmolVLAModel implements Disposable {
 
   /** Moves the model; the backbone takes `dtype`, projections stay float32. */
   async to(dtype: ModelDtype, device = 'cpu'): Promise<void> {
+    choiceArg('dtype', dtype, MODEL_DTYPES);
+    if (typeof device !== 'string') throw argumentError('device', "a device string ('cpu', 'cuda', 'cuda:N')", device);
     await this.handle.to({ dtype, device });
   }
 
   /** The cache-filling prefix pass (with the CLS head, the cache also carries obs_cls_out). */
   async prefix(obs: Observation): Promise<KVCache> {
+    observationArg('obs', obs);
     return new KVCache(await this.handle.prefix({ observation: toNative(obs) }));
   }
 
@@ -172,8 +189,17 @@ export class SmolVLAModel implements Disposable {
    */
   async sample(
     source: Observation | KVCache,
-    options: { noise?: Tensor } & Cancellable = {},
+    options: { noise?: Tensor; rtc?: RtcOptions } & Cancellable = {},
   ): Promise<{ actions: Tensor; cache: KVCache | null }> {
+    if (!(source instanceof KVCache)) observationArg('source', source);
+    tensorOptionsArg('options', options, ['noise']);
+    if (options.rtc) {
+      // Guided sampling needs the cache as a constant of its backward pass: a prefix pass first.
+      const isCache = source instanceof KVCache;
+      const cache = isCache ? source : await this.prefix(source);
+      const r = await this.guided(cache, options.rtc, { ...options, trace: false });
+      return { actions: r.actions, cache: isCache ? null : cache };
+    }
     const handle = this.handle;
     const from = source instanceof KVCache ? { cache: source.handle } : { observation: toNative(source) };
     const noise = options.noise ? { noise: options.noise.handle } : {};
@@ -181,18 +207,41 @@ export class SmolVLAModel implements Disposable {
     return { actions: new Tensor(r.actions), cache: r.cache ? new KVCache(r.cache) : null };
   }
 
+  /**
+   * Real-Time Chunking: sampling guided toward `rtc.leftover` (lib/model/rtc.ts). With `trace`, every
+   * Euler step's x, velocity, correction, guided velocity and guidance weight (parity checks).
+   */
+  async guided(
+    cache: KVCache,
+    rtc: RtcOptions,
+    options: { noise?: Tensor; trace?: boolean } & Cancellable = {},
+  ): Promise<{ actions: Tensor; trace: TensorDict }> {
+    const resolved = resolveRtcOptions(rtc);
+    const noise = options.noise ? { noise: options.noise.handle } : {};
+    const r = await withCancel(options, (token) =>
+      native.rtcSample({ model: this.handle, cache: cache.handle, rtc: resolved, trace: options.trace ?? false, ...noise, ...(token ? { cancel: token } : {}) }),
+    );
+    return { actions: new Tensor(r.actions), trace: r.trace ? fromNative(r.trace) : {} };
+  }
+
   /** cal_cache's delta actions: one delta step at t = 0.5 from the encoded context (or zeros). */
   async deltaActions(cache: KVCache, actionContext?: Tensor): Promise<Tensor> {
+    cacheArg('cache', cache);
+    if (actionContext !== undefined) tensorArg('actionContext', actionContext);
     return new Tensor(await this.handle.deltaActions({ cache: cache.handle, ...(actionContext ? { actionContext: actionContext.handle } : {}) }));
   }
 
   /** The delta expert's velocity for x (B, C, A) at t = 0.5: the correction refine mode adds. */
   async deltaStep(cache: KVCache, x: Tensor): Promise<Tensor> {
+    cacheArg('cache', cache);
+    tensorArg('x', x);
     return new Tensor(await this.handle.deltaStep({ cache: cache.handle, x: x.handle }));
   }
 
   /** Every intermediate of a prefix pass and a sampling run, by name (parity checks). */
   async trace(obs: Observation, noise: Tensor): Promise<TensorDict> {
+    observationArg('obs', obs);
+    tensorArg('noise', noise);
     return fromNative(await this.handle.trace({ observation: toNative(obs), noise: noise.handle }));
   }
 
@@ -202,6 +251,9 @@ export class SmolVLAModel implements Disposable {
     actions: Tensor,
     options: { actionIsPad?: Tensor; noise?: Tensor; time?: Tensor; gradNames?: string[] } = {},
   ): Promise<{ losses: TensorDict; grads: Record<string, Tensor | null> }> {
+    observationArg('obs', obs);
+    tensorArg('actions', actions);
+    tensorOptionsArg('options', options, ['actionIsPad', 'noise', 'time']);
     const r = await this.handle.forwardMain({
       observation: toNative(obs),
       actions: actions.handle,
@@ -216,6 +268,8 @@ export class SmolVLAModel implements Disposable {
     obs: Observation,
     options: { actionIsPad?: Tensor; mainX0?: Tensor; clsNoise?: Tensor; gradNames?: string[]; trace?: boolean } = {},
   ): Promise<{ losses: TensorDict; grads: Record<string, Tensor | null>; trace: TensorDict }> {
+    observationArg('obs', obs);
+    tensorOptionsArg('options', options, ['actionIsPad', 'mainX0', 'clsNoise']);
     const r = await this.handle.forwardDelta({
       observation: toNative(obs),
       ...handles({ actionIsPad: options.actionIsPad, mainX0: options.mainX0, clsNoise: options.clsNoise }),
@@ -230,8 +284,14 @@ export class SmolVLAModel implements Disposable {
     return this.handle.trainableParameters();
   }
 
+  /** Every parameter's name in module order (PyTorch's `module.parameters()` order). */
+  async parameterNames(): Promise<string[]> {
+    return this.handle.parameterNames();
+  }
+
   /** Copies of parameters/buffers by name (all of them when `names` is omitted). */
   async parameters(names?: string[]): Promise<TensorDict> {
+    if (names !== undefined) stringListArg('names', names);
     return fromNative(await this.handle.parameters(names ? { names } : {}));
   }
 
@@ -259,6 +319,22 @@ export class SmolVLAModel implements Disposable {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+const MODEL_DTYPES = ['float32', 'bfloat16'] as const;
+
+function checkModelOptions(options: LoadOptions): void {
+  optionsArg('options', options);
+  if (options.seed !== undefined) intArg('options.seed', options.seed, 0, Number.MAX_SAFE_INTEGER);
+  if (options.dtype !== undefined) choiceArg('options.dtype', options.dtype, MODEL_DTYPES);
+  if (options.device !== undefined && typeof options.device !== 'string') {
+    throw argumentError('options.device', "a device string ('cpu', 'cuda', 'cuda:N')", options.device);
+  }
+}
+
+function cacheArg(name: string, cache: unknown): KVCache {
+  if (!(cache instanceof KVCache)) throw argumentError(name, 'a KVCache (from prefix() or sample())', cache);
+  return cache;
 }
 
 /** The defined tensors of `o` as native handles (absent ones are left out). */

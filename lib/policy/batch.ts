@@ -9,6 +9,7 @@
 import { resolveDims, type SmolVLAConfig } from '../config';
 import type { DatasetSample } from '../data';
 import { actionDim } from '../config';
+import { SmolVLAError } from '../errors';
 import type { Observation } from '../model';
 import { resizeWithPad } from '../ops';
 import { disposeAll, Tensor } from '../tensor';
@@ -27,7 +28,6 @@ import {
 } from './inputs';
 import type { Normalizer } from './normalize';
 import type { TaskTokenizer } from './tokenizer';
-import { SmolVLAError } from '../errors';
 
 const ACTION_KEY = 'action';
 
@@ -78,6 +78,7 @@ export class Preprocessor {
       actionDim: actionDim(config),
       chunkSize: config.chunkSize,
       vocabSize: dims.text.vocab,
+      maxTokens: config.tokenizerMaxLength,
     };
   }
 
@@ -163,7 +164,9 @@ export class Preprocessor {
     const crop = new Float32Array(c * ad);
     for (let i = 0; i < b; i++) {
       for (let k = 0; k < c; k++) crop.set(data.subarray((i * c + k) * a, (i * c + k) * a + ad), k * ad);
-      out.push(this.normalizer.unnormalizeOutput(ACTION_KEY, crop));
+      const chunk = this.normalizer.unnormalizeOutput(ACTION_KEY, crop);
+      checkFiniteChunk(chunk, i, ad);
+      out.push(chunk);
     }
     return out;
   }
@@ -355,9 +358,27 @@ function resizeStacked(data: Float32Array, b: number, h: number, w: number, widt
   }
 }
 
-/** x * 2 - 1 in place: the resized tensor is a fresh contiguous CPU tensor whose data() is its memory. */
+/** x * 2 - 1 as a new tensor (t is disposed): data() is a copy, so it cannot be changed in place. */
 function toSigned(t: Tensor): Tensor {
-  const d = t.data() as Float32Array;
+  const d = t.toFloat32();
+  const shape = t.shape;
+  t.dispose();
   for (let i = 0; i < d.length; i++) d[i] = d[i]! * 2 - 1;
-  return t;
+  return Tensor.from(d, shape);
+}
+
+/**
+ * A chunk with a NaN or infinity is never handed to a robot: NaN weights, NaN noise or statistics
+ * that overflow all end here, as an error naming the robot, step and action dimension.
+ */
+function checkFiniteChunk(chunk: Float32Array, robot: number, actionDim: number): void {
+  for (let j = 0; j < chunk.length; j++) {
+    if (!Number.isFinite(chunk[j]!)) {
+      throw new SmolVLAError(
+        'ERR_SMOLVLA_NOT_FINITE',
+        `actions: the chunk of robot ${robot} has ${chunk[j]} at step ${Math.floor(j / actionDim)}, dimension ${j % actionDim} ` +
+          '(non-finite weights, noise or normalisation statistics)',
+      );
+    }
+  }
 }

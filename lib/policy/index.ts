@@ -36,6 +36,7 @@ export {
   type TensorBatch,
   type VectorInput,
 } from './inputs';
+export { writeProcessorFiles } from './processorFiles';
 export { Preprocessor, disposeBatch, type PreparedBatch, type TokenizerSlot, type TrainingBatch } from './batch';
 export {
   SmolVLAPolicy,

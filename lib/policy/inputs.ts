@@ -3,8 +3,8 @@
  * names (and the seeds' `obs.` alias), and their validation into one sample record per robot. Every
  * error names the key as the caller wrote it (and the robot, in a list of robots).
  */
-import { Tensor } from '../tensor';
 import { SmolVLAError } from '../errors';
+import { Tensor } from '../tensor';
 
 /** An 8-bit camera frame, row-major HWC (RGB, or RGBA with channels 4: alpha is dropped). */
 export interface RgbFrame {
@@ -99,6 +99,8 @@ export interface InputSpec {
   actionDim: number;
   chunkSize: number;
   vocabSize: number;
+  /** Most ready language tokens per robot (tokenizer_max_length: what the tokenizer would keep). */
+  maxTokens: number;
 }
 
 export const OBS_PREFIX = 'observation.';
@@ -120,6 +122,18 @@ function fail(where: string, key: string, message: string): never {
   throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}${key}: ${message}`);
 }
 
+/** A NaN or infinity where a finite number is required (ERR_SMOLVLA_NOT_FINITE, key named). */
+function failNotFinite(where: string, key: string, message: string): never {
+  throw new SmolVLAError('ERR_SMOLVLA_NOT_FINITE', `${where}${key}: ${message}`);
+}
+
+/** Largest image width or height accepted (8K): larger frames are refused before any copy. */
+export const MAX_IMAGE_SIDE = 8192;
+/** Longest task instruction (characters). */
+export const MAX_TASK_CHARS = 65536;
+/** Most frames of observation history one image input may carry. */
+const MAX_FRAMES = 64;
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v instanceof Tensor) return `a tensor ${v.dtype} [${v.shape.join(', ')}]`;
@@ -139,9 +153,11 @@ function rgbToChw(frame: RgbFrame, where: string, key: string): ChwImage {
   const { width, height } = frame;
   const channels = frame.channels ?? 3;
   const frames = frame.frames ?? 1;
-  if (!isPositiveInt(width) || !isPositiveInt(height)) fail(where, key, `width and height must be positive integers, got ${String(width)} x ${String(height)}`);
+  if (!isPositiveInt(width) || !isPositiveInt(height) || width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
+    fail(where, key, `width and height must be integers in [1, ${MAX_IMAGE_SIDE}], got ${String(width)} x ${String(height)}`);
+  }
   if (channels !== 3 && channels !== 4) fail(where, key, `channels must be 3 (RGB) or 4 (RGBA), got ${String(channels)}`);
-  if (!isPositiveInt(frames)) fail(where, key, `frames must be a positive integer, got ${String(frames)}`);
+  if (!isPositiveInt(frames) || frames > MAX_FRAMES) fail(where, key, `frames must be an integer in [1, ${MAX_FRAMES}], got ${String(frames)}`);
   const plane = width * height;
   const need = frames * plane * channels;
   if (frame.data.length !== need) {
@@ -165,6 +181,9 @@ function floatToChw(image: FloatImage, where: string, key: string): ChwImage {
   }
   const [c, h, w] = shape.slice(-3) as [number, number, number];
   if (c !== 3) fail(where, key, `expected 3 channels first (CHW), got shape [${shape.join(', ')}]`);
+  if (h > MAX_IMAGE_SIDE || w > MAX_IMAGE_SIDE || (shape.length === 4 && shape[0]! > MAX_FRAMES)) {
+    fail(where, key, `images are at most ${MAX_FRAMES} frames of ${MAX_IMAGE_SIDE} x ${MAX_IMAGE_SIDE}, got shape [${shape.join(', ')}]`);
+  }
   const numel = shape.reduce((a, b) => a * b, 1);
   if (image.data.length !== numel) fail(where, key, `shape [${shape.join(', ')}] needs ${numel} values, got ${image.data.length}`);
   const data = image.data.subarray(numel - 3 * h * w);
@@ -177,7 +196,8 @@ export function checkUnitRange(data: Float32Array, where: string, key: string): 
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (!(v >= 0 && v <= 1)) {
-      fail(where, key, Number.isNaN(v) ? `NaN at index ${i}` : `value ${v} at index ${i} is outside [0, 1] (float images are expected in [0, 1], not 0-255)`);
+      if (!Number.isFinite(v)) failNotFinite(where, key, `${v} at index ${i} (float images are finite values in [0, 1])`);
+      fail(where, key, `value ${v} at index ${i} is outside [0, 1] (float images are expected in [0, 1], not 0-255)`);
     }
   }
 }
@@ -221,7 +241,11 @@ function toVector(v: unknown, where: string, key: string, lastRow: boolean): { v
   const start = lastRow ? (rows - 1) * dim : 0;
   const values = Float32Array.from({ length: lastRow ? dim : data.length }, (_, i) => {
     const x = data[start + i];
-    if (typeof x !== 'number' || !Number.isFinite(x)) fail(where, key, `${Number.isNaN(x) ? 'NaN' : `non-finite value ${String(x)}`} at index ${start + i}`);
+    if (typeof x !== 'number') fail(where, key, `entry ${start + i} must be a number, got ${describe(x)}`);
+    // Math.fround: a double such as 1e39 is finite but becomes Infinity as float32, the model's type.
+    if (!Number.isFinite(Math.fround(x))) {
+      failNotFinite(where, key, `${Number.isFinite(x) ? `value ${x} (beyond float32's range)` : Number.isNaN(x) ? 'NaN' : `non-finite value ${x}`} at index ${start + i}`);
+    }
     return x;
   });
   return { values, rows: lastRow ? 1 : rows };
@@ -247,6 +271,7 @@ function toTokens(v: unknown, spec: InputSpec, where: string, key: string): Int3
   }
   const a = v as ArrayLike<unknown>;
   if (a.length === 0) fail(where, key, 'no tokens');
+  if (a.length > spec.maxTokens) fail(where, key, `at most ${spec.maxTokens} tokens (tokenizer_max_length), got ${a.length}`);
   return Int32Array.from({ length: a.length }, (_, i) => {
     const x = typeof a[i] === 'bigint' ? Number(a[i]) : a[i];
     if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x >= spec.vocabSize) {
@@ -307,6 +332,8 @@ export function parseRobot(obs: RobotObservation, spec: InputSpec, where: string
       attention = { key: rawKey, value };
     } else if (key === 'task') {
       if (typeof value !== 'string') fail(where, rawKey, `expected a string, got ${describe(value)}`);
+      // The tokenizer truncates to tokenizer_max_length, but only after encoding the whole text.
+      if (value.length > MAX_TASK_CHARS) fail(where, rawKey, `at most ${MAX_TASK_CHARS} characters, got ${value.length}`);
       task = value;
     } else if (key === 'action') {
       const { values } = toVector(value, where, rawKey, false);

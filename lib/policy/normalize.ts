@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { readJsonFile } from '../util/files';
 import type { FeatureType, NormalizationMode, SmolVLAConfig } from '../config';
 import type { TensorDict } from '../model';
 import { readSafetensors } from '../safetensors';
@@ -120,7 +121,7 @@ async function readProcessorStep(dir: string, pipeline: string, registryName: st
   let stateFile: string | undefined;
   let eps = DEFAULT_EPS;
   if (fs.existsSync(jsonFile)) {
-    const json = JSON.parse(await fs.promises.readFile(jsonFile, 'utf8')) as { steps?: unknown };
+    const json = (await readJsonFile(jsonFile)) as { steps?: unknown };
     if (!Array.isArray(json.steps)) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `${jsonFile}: expected a 'steps' list (a LeRobot processor pipeline)`);
     const step = (json.steps as Array<Record<string, unknown>>).find((s) => s.registry_name === registryName);
     if (!step) return null;

@@ -7,7 +7,7 @@
 import { readConfig, type SmolVLAConfig } from '../config';
 import { argumentError, SmolVLAError } from '../errors';
 import type { DatasetSample } from '../data';
-import { type KVCache, SmolVLAModel, type Cancellable, type LoadOptions, type LoadReport, type ModelOptions, type TensorDict } from '../model';
+import { type KVCache, SmolVLAModel, type Cancellable, type LoadOptions, type LoadReport, type ModelOptions, type RtcOptions, type TensorDict } from '../model';
 import { abortError } from '../model/cancel';
 import { clsSimilarity } from '../ops';
 import { disposeAll, type Tensor } from '../tensor';
@@ -16,6 +16,7 @@ import type { PolicyBatch } from './inputs';
 import { Normalizer, readCheckpointStats, toPolicyStats, type PolicyStats, type StatsMap } from './normalize';
 import { SerialQueue } from '../util/serial';
 import { loadTokenizer, VlmTokenizer } from './tokenizer';
+import { checkpointFolder } from '../model/localFolder';
 
 /** The VLM's tokenizer: an instance, a path (tokenizer.json or its folder), or null for none. */
 export type TokenizerOption = VlmTokenizer | string | null;
@@ -55,6 +56,8 @@ export interface PredictOptions extends Cancellable {
   noise?: Tensor;
   /** Return the sampling pass's cache in `cache` (the caller disposes it). Default false. */
   keepCache?: boolean;
+  /** Real-Time Chunking: guide the chunk toward a model-space leftover (lib/model/rtc.ts). Off when absent. */
+  rtc?: RtcOptions;
 }
 
 export interface ClsSimilarityValue {
@@ -154,6 +157,7 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
    */
   static async fromPretrained(dir: string, options: PolicyLoadOptions = {}): Promise<SmolVLAPolicy> {
     const { tokenizer: tokOption, stats: statsOption, ...modelOptions } = options;
+    await checkpointFolder(dir, 'fromPretrained');
     const config = await readConfig(dir);
     const slot = await resolveTokenizer(tokOption, dir, config);
     const tokens = tokenIds(config, slot);
@@ -248,6 +252,11 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
   }
 
   /** Clears the action queue and the stored CLS output (call it at every episode start). */
+  /** Validates an observation batch as predictActionChunk would (no model work); returns its robot count. */
+  validate(batch: PolicyBatch): number {
+    return this.preprocessor.samples(batch).length;
+  }
+
   reset(): void {
     this.generation++;
     this.queue = [];
@@ -374,8 +383,8 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
       }
       if (o.prefixPadMasks) this.checkShape('prefixPadMasks', o.prefixPadMasks, [b, cache.prefixLength]);
       if (o.noise) this.checkShape('noise', o.noise, [b, c, a]);
-      const r = await this.model.sample(cache, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
-      return { ...this.noSimilarity(b), actions: this.preprocessor.splitActions(r.actions), actionsTensor: r.actions };
+      const r = await this.model.sample(cache, { ...cancel, ...(o.noise ? { noise: o.noise } : {}), ...(o.rtc ? { rtc: o.rtc } : {}) });
+      return { ...this.noSimilarity(b), actions: this.splitOrDispose(r.actions, r.cache), actionsTensor: r.actions };
     }
     const prepared = this.preprocessor.prepare(batch!);
     const b = prepared.size;
@@ -400,15 +409,27 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
           throw err;
         }
       }
-      const r = await this.model.sample(prepared.observation, { ...cancel, ...(o.noise ? { noise: o.noise } : {}) });
+      const r = await this.model.sample(prepared.observation, { ...cancel, ...(o.noise ? { noise: o.noise } : {}), ...(o.rtc ? { rtc: o.rtc } : {}) });
       const cache = r.cache!;
+      const actions = this.splitOrDispose(r.actions, cache);
       const sim = this.similarity(cache, b, o.computeClsSimilarity ?? false, generation);
-      const out: ChunkPrediction = { ...sim, actions: this.preprocessor.splitActions(r.actions), actionsTensor: r.actions };
+      const out: ChunkPrediction = { ...sim, actions, actionsTensor: r.actions };
       if (o.keepCache) out.cache = cache;
       else cache.dispose();
       return out;
     } finally {
       disposeAll(prepared);
+    }
+  }
+
+  /** The robots' chunks; on an error (a non-finite chunk) the native results are freed at once. */
+  private splitOrDispose(actions: Tensor, cache: KVCache | null): Float32Array[] {
+    try {
+      return this.preprocessor.splitActions(actions);
+    } catch (err) {
+      actions.dispose();
+      cache?.dispose();
+      throw err;
     }
   }
 

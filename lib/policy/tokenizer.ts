@@ -15,6 +15,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import type { PadLanguageTo } from '../config';
 import type { TokenIds } from '../model';
 import { SmolVLAError } from '../errors';
+import { readJsonFile } from '../util/files';
 
 /** SmolVLM's image framing tokens (LeRobot: start = [fake, global], end = [fake]). */
 export const FAKE_IMAGE_TOKEN = '<fake_token_around_image>';
@@ -89,7 +90,7 @@ export class VlmTokenizer implements TaskTokenizer {
   /** Reads `file` (a tokenizer.json) and the tokenizer_config.json beside it, when there is one. */
   static async fromFile(file: string): Promise<VlmTokenizer> {
     const parse = async (f: string): Promise<Json> => {
-      const value = JSON.parse(await fs.promises.readFile(f, 'utf8')) as unknown;
+      const value = await readJsonFile(f);
       if (!isObject(value)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${f}: expected a JSON object`);
       return value;
     };

@@ -3,6 +3,7 @@
  * remote one over the network. The real-time control runtime talks only to this interface, so a
  * robot controller switches between local and remote inference by changing one constructor.
  */
+import type { PrefixSchedule } from '../model/rtcSchedule';
 import type { RobotObservation } from '../policy/inputs';
 
 /** How a request was answered (decisions of the CLS state machine; `remote` when unknown). */
@@ -16,6 +17,33 @@ export interface ChunkRequestOptions {
   actionContext?: readonly Float32Array[];
   /** Cancels the request (the promise rejects with code ERR_SMOLVLA_ABORTED). */
   signal?: AbortSignal;
+  /**
+   * The control step the observation was taken for (the chunk's first action is for this step).
+   * Policies that reuse a cached scene bound the reuse by it (never longer than reuseSteps steps).
+   */
+  step?: number;
+  /**
+   * Actions the caller still has queued. A policy whose scene check says "unchanged" still samples a
+   * full chunk when this is too short to last until the next answer could arrive.
+   */
+  queued?: number;
+  /**
+   * Real-Time Chunking (the control runtime's rtc mode): sample a full chunk guided toward the
+   * actions still queued. Policies that cannot guide ignore it and sample plainly.
+   */
+  rtc?: ChunkRtcRequest;
+}
+
+/** What a guided request carries (docs/rtc.md). */
+export interface ChunkRtcRequest {
+  /** The queued actions when the request starts (robot space, oldest first; may be empty). */
+  leftover: readonly Float32Array[];
+  /** Actions the robot executed while the previous request was in flight (0 for an episode's first). */
+  inferenceDelay: number;
+  executionHorizon: number;
+  schedule: PrefixSchedule;
+  maxGuidanceWeight: number;
+  stopGradient: boolean;
 }
 
 export interface ChunkResult {
@@ -29,6 +57,8 @@ export interface ChunkResult {
   similarity: number | null;
   /** Milliseconds spent computing, as measured where the work ran. */
   computeMs: number;
+  /** True when the policy judged this observation a new scene (a miss by similarity); absent when unknown. */
+  sceneChanged?: boolean;
 }
 
 export interface ChunkPolicyInfo {

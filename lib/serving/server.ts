@@ -21,10 +21,11 @@
  */
 import type { SmolVLAConfig } from '../config';
 import { argumentError, SmolVLAError } from '../errors';
-import type { KVCache } from '../model';
+import type { KVCache, RtcOptions } from '../model';
 import { Tensor } from '../tensor';
 import { AdaptiveThreshold, type AdaptiveThresholdOptions, type ThresholdAdjustment } from './adaptive';
 import { SerialQueue } from '../util/serial';
+import { checkScene, deltaRefine } from './sceneCheck';
 import { ServingStats, type DecisionKind, type MissReason, type StatsSummary } from './stats';
 
 /** Options of `PolicyLike.predictActionChunk` (the policy's own names). */
@@ -35,6 +36,8 @@ export interface PolicyLikePredictOptions {
   /** Decode against this cache instead of running the prefix pass. */
   pastKeyValues?: KVCache;
   noise?: Tensor;
+  /** Real-Time Chunking guidance of the sampled chunk (lib/model/rtc.ts). */
+  rtc?: RtcOptions;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -75,6 +78,12 @@ export interface PolicyLike {
    * un-normalised exactly as sampled chunks are.
    */
   splitActions?(actions: Tensor): Float32Array[];
+  /**
+   * Checks an observation batch exactly as predictActionChunk would, without running the model,
+   * and returns its number of robots. Reuse steps (no prefix pass) call it so that a bad
+   * observation is refused there too; a policy without it gets no reuse steps.
+   */
+  validate?(batch: unknown): number;
 }
 
 /** A KV-cache queue entry (the guide's cache_item). The cache stays native, never copied to JS. */
@@ -276,28 +285,24 @@ export class PolicyServer implements AsyncDisposable {
     const started = performance.now();
     const threshold = this.policy.clsThreshold;
     const newest = this.cacheQueue[this.cacheQueue.length - 1];
-    if (this.reuseLeft > 0 && this.actionQueue.length > 0 && newest) {
+    if (this.reuseLeft > 0 && this.actionQueue.length > 0 && newest && this.policy.validate) {
+      // Reuse skips the model, not the checks: the observation is validated like any step's.
+      const robots = this.policy.validate(batch);
+      if (robots !== this.shape?.batch) {
+        throw new SmolVLAError(
+          'ERR_SMOLVLA_ARGUMENT',
+          `batch: ${robots} robot(s), but the queued actions are for ${this.shape?.batch ?? 0}; call reset() when the robots change`,
+        );
+      }
       if (this.hitMode === 'refine') await this.refine(newest.cache);
       this.reuseLeft--;
       return this.finish({ kind: 'reuse', reason: null }, null, null, threshold, started);
     }
 
-    const checked = await this.policy.predictActionChunk(batch, {
-      calCache: true,
-      computeClsSimilarity: true,
-      signal: options.signal,
-      timeoutMs: options.timeoutMs,
-    });
-    checked.actionsTensor?.dispose();
-    checked.deltaActions?.dispose();
+    const checked = await checkScene(this.policy, batch, this.rule, options, 'PolicyServer');
     const cache = checked.cache;
-    if (!cache) {
-      checked.obsClsOut?.dispose();
-      throw new SmolVLAError('ERR_SMOLVLA', 'PolicyServer: policy.predictActionChunk({ calCache: true }) returned no cache');
-    }
-
     const similarity = checked.similarity;
-    const hit = checked.shouldCache && (this.rule === 'batch-mean' || (checked.perSampleShouldCache?.every(Boolean) ?? true));
+    const hit = checked.hit;
     let decision: ServerDecision;
     try {
       if (hit && similarity !== null && this.actionQueue.length > 0) {
@@ -323,7 +328,7 @@ export class PolicyServer implements AsyncDisposable {
     // The guide's queue: append on should_cache (dropping the oldest), clear on a scene change.
     if (hit) {
       this.cacheQueue.push({
-        obsClsOut: checked.obsClsOut ?? null,
+        obsClsOut: checked.obsClsOut,
         timestamp: this.now(),
         cache,
         prefixPadMask: cache.padMasks(),
@@ -393,7 +398,8 @@ export class PolicyServer implements AsyncDisposable {
       throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy actions must be ${chunk} x actionDim per robot, got lengths [${r.actions.map((a) => a.length).join(', ')}]`);
     }
     if (this.actionSteps > chunk) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `PolicyServer actionSteps: ${this.actionSteps} exceeds the chunk size ${chunk}`);
-    const model = tensor.toFloat32().slice();
+    checkFiniteActions(r.actions);
+    const model = tensor.toFloat32();
     tensor.dispose();
     this.shape = { batch, chunk, modelDim, actionDim };
     this.actionQueue = Array.from({ length: this.actionSteps }, (_, k) => {
@@ -409,35 +415,13 @@ export class PolicyServer implements AsyncDisposable {
   /** Refine mode: queued actions += the delta expert's correction against `cache`. */
   private async refine(cache: KVCache): Promise<void> {
     const shape = this.shape!;
-    const { batch, chunk, modelDim } = shape;
+    const { batch, modelDim } = shape;
     const queued = this.actionQueue.length;
-    const x = new Float32Array(batch * chunk * modelDim);
+    const x = new Float32Array(batch * queued * modelDim);
     for (let b = 0; b < batch; b++) {
-      for (let k = 0; k < chunk; k++) {
-        const row = this.actionQueue[Math.min(k, queued - 1)]!.model;
-        x.set(row.subarray(b * modelDim, (b + 1) * modelDim), (b * chunk + k) * modelDim);
-      }
+      for (let k = 0; k < queued; k++) x.set(this.actionQueue[k]!.model.subarray(b * modelDim, (b + 1) * modelDim), (b * queued + k) * modelDim);
     }
-    const xt = Tensor.from(x, [batch, chunk, modelDim]);
-    let v: Float32Array;
-    try {
-      const velocity = await this.policy.deltaStep!(cache, xt);
-      v = velocity.toFloat32().slice();
-      velocity.dispose();
-    } finally {
-      xt.dispose();
-    }
-    if (v.length !== x.length) throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy.deltaStep returned ${v.length} values, expected ${batch} x ${chunk} x ${modelDim}`);
-    // The queued steps (not the padding), refined, in (B, queued, A) layout.
-    const refined = new Float32Array(batch * queued * modelDim);
-    for (let b = 0; b < batch; b++) {
-      for (let k = 0; k < queued; k++) {
-        for (let j = 0; j < modelDim; j++) {
-          const i = (b * chunk + k) * modelDim + j;
-          refined[(b * queued + k) * modelDim + j] = x[i]! + v[i]!;
-        }
-      }
-    }
+    const refined = await deltaRefine(this.policy, cache, x, batch, queued, 'PolicyServer');
     const rt = Tensor.from(refined, [batch, queued, modelDim]);
     let robot: Float32Array[];
     try {
@@ -449,6 +433,7 @@ export class PolicyServer implements AsyncDisposable {
     if (robot.length !== batch || robot.some((a) => a.length !== queued * actionDim)) {
       throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy.splitActions returned lengths [${robot.map((a) => a.length).join(', ')}], expected ${batch} x ${queued * actionDim}`);
     }
+    checkFiniteActions(robot);
     this.actionQueue = this.actionQueue.map((_, k) => {
       const q: QueuedAction = { model: new Float32Array(batch * modelDim), robot: new Float32Array(batch * actionDim) };
       for (let b = 0; b < batch; b++) {
@@ -469,4 +454,12 @@ function disposeEntry(e: CacheEntry): void {
   e.cache.dispose();
   e.obsClsOut?.dispose();
   e.prefixPadMask.dispose();
+}
+
+/** Whatever the policy, a NaN or infinite action is an error, never queued or served. */
+function checkFiniteActions(actions: readonly Float32Array[]): void {
+  for (const [robot, chunk] of actions.entries()) {
+    const i = chunk.findIndex((x) => !Number.isFinite(x));
+    if (i >= 0) throw new SmolVLAError('ERR_SMOLVLA_NOT_FINITE', `PolicyServer: the policy returned ${chunk[i]} in robot ${robot}'s actions (index ${i})`);
+  }
 }

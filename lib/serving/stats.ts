@@ -11,9 +11,10 @@ export type DecisionKind = (typeof DECISION_KINDS)[number];
 
 /**
  * Why a call sampled a new chunk: the first call after a reset (no previous CLS output), a scene
- * change (similarity not above the threshold), or a stable scene whose queued chunk had run out.
+ * change (similarity not above the threshold), a stable scene whose queued chunk had run out, or
+ * real-time chunking (every request samples a guided chunk).
  */
-export const MISS_REASONS = ['first', 'scene-changed', 'queue-empty'] as const;
+export const MISS_REASONS = ['first', 'scene-changed', 'queue-empty', 'rtc'] as const;
 export type MissReason = (typeof MISS_REASONS)[number];
 
 /** A fixed-capacity FIFO that overwrites its oldest element when full. */
@@ -121,7 +122,7 @@ function zeroKinds(): Record<DecisionKind, { count: number; totalMs: number }> {
 }
 
 function zeroReasons(): Record<MissReason, number> {
-  return { first: 0, 'scene-changed': 0, 'queue-empty': 0 };
+  return { first: 0, 'scene-changed': 0, 'queue-empty': 0, rtc: 0 };
 }
 
 /**

@@ -2,17 +2,18 @@
  * Training checkpoints in LeRobot's layout (`utils/train_utils.py`, `constants.py`):
  *
  *   <output_dir>/checkpoints/<step, zero-padded to max(6, digits of total steps)>/
- *     pretrained_model/   config.json, model.safetensors (with the normalisation statistics, so the
- *                         folder loads standalone), train_config.json, and the tokenizer
+ *     pretrained_model/   config.json (+ smolvla_node.json), model.safetensors (with the normalisation
+ *                         statistics, so the folder loads standalone), the processor files
+ *                         (policy_preprocessor.json / policy_postprocessor.json and their state
+ *                         files, with the same statistics), train_config.json, and the tokenizer
  *                         (tokenizer.json, tokenizer_config.json: LeRobot fetches it by name instead)
- *     training_state/     training_step.json, optimizer_state.safetensors, optimizer_param_groups.json,
- *                         scheduler_state.json, rng_state.json, loader_state.json, metrics_state.json
+ *     training_state/     LeRobot's files (see ./lerobotState.ts) plus loader_state.json and
+ *                         metrics_state.json, which Python ignores
  *   <output_dir>/checkpoints/last -> <step>   (relative symlink)
  *
- * Departures, all because this optimiser and RNG live in libtorch behind the addon: the optimizer
- * state holds this project's AdamW tensors (not a torch.optim state dict), and the RNG state is the
- * run seed (`rng_state.json`) — every step reseeds libtorch from (seed, step), which makes a resumed
- * run draw the same noise as a straight one. `loader_state.json` and `metrics_state.json` are extra.
+ * The RNG streams do not carry over between Python and here: every step here reseeds libtorch from
+ * (seed, step) — which makes a resumed run draw the same noise as a straight one — while Python
+ * continues its generators from rng_state.safetensors.
  *
  * Saving is atomic: everything goes into a hidden sibling folder, is fsynced, and is renamed into
  * place; only then does `last` move (a symlink swapped by rename). A crash at any point leaves the
@@ -21,22 +22,30 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
+import { readJsonFile } from '../util/files';
 import type { BatchLoaderState } from '../data';
 import type { SmolVLAModel, TensorDict } from '../model';
+import type { Normalizer } from '../policy/normalize';
+import { writeProcessorFiles } from '../policy/processorFiles';
 import type { VlmTokenizer } from '../policy/tokenizer';
+import {
+  nativeOptimizerFileFrom,
+  trainingStepJson,
+  TRAINING_STEP,
+  writeLerobotOptimizerFiles,
+} from './lerobotState';
 import type { Optimizer } from './optimizer';
 import { SmolVLAError } from '../errors';
+
+export { TRAINING_STEP } from './lerobotState';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
 export const LAST_CHECKPOINT_LINK = 'last';
 export const PRETRAINED_MODEL_DIR = 'pretrained_model';
 export const TRAINING_STATE_DIR = 'training_state';
 export const TRAIN_CONFIG = 'train_config.json';
-export const TRAINING_STEP = 'training_step.json';
-export const OPTIMIZER_STATE = 'optimizer_state.safetensors';
-export const OPTIMIZER_PARAM_GROUPS = 'optimizer_param_groups.json';
-export const SCHEDULER_STATE = 'scheduler_state.json';
-export const RNG_STATE = 'rng_state.json';
+/** Where checkpoints of earlier versions of this project kept the run seed. */
+const LEGACY_RNG_STATE = 'rng_state.json';
 export const LOADER_STATE = 'loader_state.json';
 export const METRICS_STATE = 'metrics_state.json';
 
@@ -81,6 +90,8 @@ export interface SaveCheckpointOptions {
   model: SmolVLAModel;
   /** Tensors stored next to the weights (normalisation statistics). */
   extraTensors: TensorDict;
+  /** The statistics again, written as LeRobot's processor files. */
+  normalizer: Normalizer;
   /** Saved beside the weights so the checkpoint loads with its tokenizer. */
   tokenizer?: VlmTokenizer;
   optimizer: Optimizer;
@@ -133,6 +144,27 @@ async function completeCheckpoints(checkpointsDir: string): Promise<string[]> {
   return ids.filter((_, i) => complete[i]);
 }
 
+/**
+ * The files a run leaves when it stops before its first checkpoint completes (metrics.jsonl, the
+ * report, a half-written step folder): the names of `outputDir`'s entries when it holds nothing
+ * else, null when it holds anything more (a complete checkpoint or unrelated files). Such a run
+ * cannot be resumed; a fresh start may clear these and begin again.
+ */
+export async function uncheckpointedRunFiles(outputDir: string, runFiles: readonly string[]): Promise<string[] | null> {
+  const entries = await fsp.readdir(outputDir).catch(() => [] as string[]);
+  if (entries.some((e) => e !== CHECKPOINTS_DIR && !runFiles.includes(e))) return null;
+  if (entries.includes(CHECKPOINTS_DIR)) {
+    const checkpointsDir = path.join(outputDir, CHECKPOINTS_DIR);
+    const stat = await fsp.lstat(checkpointsDir);
+    if (!stat.isDirectory()) return null;
+    const inside = await fsp.readdir(checkpointsDir);
+    if (inside.includes(LAST_CHECKPOINT_LINK) || (await completeCheckpoints(checkpointsDir)).length > 0) return null;
+    // Only numbered step folders and the temporary files a save makes.
+    if (inside.some((n) => !/^\d+$/.test(n) && !n.startsWith('.tmp-') && !n.endsWith('.tmp'))) return null;
+  }
+  return entries;
+}
+
 /** Points `checkpoints/last` at `target` (a sibling folder name) by renaming a fresh symlink over it. */
 async function updateLast(checkpointsDir: string, target: string): Promise<void> {
   const link = path.join(checkpointsDir, LAST_CHECKPOINT_LINK);
@@ -170,44 +202,28 @@ export async function saveCheckpoint(o: SaveCheckpointOptions): Promise<string> 
     await o.tokenizer.save(modelDir);
     wrote();
   }
+  await writeProcessorFiles(modelDir, o.model.config, o.normalizer);
+  wrote();
   await writeJson(path.join(modelDir, TRAIN_CONFIG), o.trainConfig);
   wrote();
-  await o.optimizer.saveState(path.join(stateDir, OPTIMIZER_STATE));
-  wrote();
+  const nativeFile = path.join(tmpDir, 'native_optimizer_state.safetensors');
+  await o.optimizer.saveState(nativeFile);
   const c = o.model.config;
-  await writeJson(path.join(stateDir, OPTIMIZER_PARAM_GROUPS), [
-    {
-      lr: o.scheduler.nextLr,
-      initial_lr: o.scheduler.peakLr,
-      betas: c.optimizerBetas,
-      eps: c.optimizerEps,
-      weight_decay: c.optimizerWeightDecay,
-      grad_clip_norm: c.optimizerGradClipNorm,
-      trainable_scalars: o.optimizer.parameterCount,
-    },
-  ]);
-  wrote();
-  // LambdaLR's state_dict fields, plus the schedule actually in effect.
-  await writeJson(path.join(stateDir, SCHEDULER_STATE), {
-    base_lrs: [o.scheduler.peakLr],
-    last_epoch: o.step,
-    _step_count: o.step + 1,
-    _last_lr: [o.scheduler.nextLr],
-    type: 'cosine_decay_with_warmup',
-    num_warmup_steps: o.scheduler.warmupSteps,
-    num_decay_steps: o.scheduler.decaySteps,
-    peak_lr: o.scheduler.peakLr,
-    decay_lr: o.scheduler.decayLr,
-  });
-  wrote();
-  await writeJson(path.join(stateDir, RNG_STATE), { seed: o.state.seed, scheme: 'libtorch manual_seed(stepSeed(seed, step)) before every update' });
+  await writeLerobotOptimizerFiles(
+    stateDir,
+    nativeFile,
+    await o.model.parameterNames(),
+    { lr: o.scheduler.nextLr, initialLr: o.scheduler.peakLr, betas: c.optimizerBetas, eps: c.optimizerEps, weightDecay: c.optimizerWeightDecay },
+    { peakLr: o.scheduler.peakLr, nextLr: o.scheduler.nextLr },
+  );
+  await fsp.rm(nativeFile);
   wrote();
   await writeJson(path.join(stateDir, LOADER_STATE), o.state.loader);
   wrote();
   await writeJson(path.join(stateDir, METRICS_STATE), { metrics_bytes: o.state.metricsBytes });
   wrote();
   // Written last: a training_state without it is incomplete by construction.
-  await writeJson(path.join(stateDir, TRAINING_STEP), { step: o.step });
+  await writeJson(path.join(stateDir, TRAINING_STEP), trainingStepJson(o.step, o.state.loader.batchSize));
   wrote();
   await fsyncTree(tmpDir);
 
@@ -278,7 +294,7 @@ export async function locateCheckpoint(given: string): Promise<CheckpointPaths> 
 async function readJson(file: string): Promise<Record<string, unknown>> {
   let value: unknown;
   try {
-    value = JSON.parse(await fsp.readFile(file, 'utf8'));
+    value = await readJsonFile(file);
   } catch (e) {
     throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: cannot read: ${(e as Error).message}`);
   }
@@ -296,20 +312,34 @@ export async function readTrainConfig(paths: CheckpointPaths): Promise<Record<st
   return readJson(paths.trainConfigFile);
 }
 
-/** Reads training_state/ (the optimizer tensors are loaded separately, by Optimizer.loadState). */
-export async function readTrainingState(paths: CheckpointPaths): Promise<TrainingState> {
+/**
+ * Reads training_state/ (the optimizer tensors are loaded separately, by loadOptimizerState). A
+ * checkpoint written by Python LeRobot has no loader or metrics state: `loader` is null then (the data
+ * order starts afresh), the metrics log is kept whole and the seed comes from train_config.json.
+ */
+export async function readTrainingState(paths: CheckpointPaths): Promise<Omit<TrainingState, 'loader'> & { loader: BatchLoaderState | null }> {
   const dir = paths.trainingStateDir;
   const stepFile = path.join(dir, TRAINING_STEP);
   const step = integerField(await readJson(stepFile), 'step', stepFile);
-  const rngFile = path.join(dir, RNG_STATE);
-  const rng = await readJson(rngFile);
-  if (typeof rng.seed !== 'number' || !Number.isSafeInteger(rng.seed)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${rngFile}: 'seed' must be an integer, got ${JSON.stringify(rng.seed)}`);
   const metricsFile = path.join(dir, METRICS_STATE);
-  const metricsBytes = integerField(await readJson(metricsFile), 'metrics_bytes', metricsFile);
-  const loader = (await readJson(path.join(dir, LOADER_STATE))) as unknown as BatchLoaderState;
-  return { step, seed: rng.seed, loader, metricsBytes };
+  const metricsBytes = (await exists(metricsFile)) ? integerField(await readJson(metricsFile), 'metrics_bytes', metricsFile) : -1;
+  const loaderFile = path.join(dir, LOADER_STATE);
+  const loader = (await exists(loaderFile)) ? ((await readJson(loaderFile)) as unknown as BatchLoaderState) : null;
+  // The run seed: the loader's (it is the run's), an older checkpoint's rng_state.json, else the
+  // run's settings (a checkpoint written by Python LeRobot).
+  const legacy = path.join(dir, LEGACY_RNG_STATE);
+  const seed = loader ? loader.seed : ((await exists(legacy)) ? await readJson(legacy) : await readTrainConfig(paths)).seed;
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new SmolVLAError('ERR_SMOLVLA_IO', `${dir}: the run seed must be an integer, got ${JSON.stringify(seed)}`);
+  return { step, seed, loader, metricsBytes };
 }
 
-export function optimizerStateFile(paths: CheckpointPaths): string {
-  return path.join(paths.trainingStateDir, OPTIMIZER_STATE);
+/** Loads the checkpoint's optimizer state (LeRobot's format) into `optimizer`; returns its step count. */
+export async function loadOptimizerState(optimizer: Optimizer, model: SmolVLAModel, paths: CheckpointPaths): Promise<number> {
+  const converted = await nativeOptimizerFileFrom(paths.trainingStateDir, await model.parameterNames());
+  try {
+    await optimizer.loadState(converted.file);
+  } finally {
+    await converted.cleanup();
+  }
+  return converted.step;
 }

@@ -10,6 +10,7 @@ export {
   LAST_CHECKPOINT_LINK,
   PRETRAINED_MODEL_DIR,
   TRAINING_STATE_DIR,
+  loadOptimizerState,
   locateCheckpoint,
   readTrainConfig,
   readTrainingState,
@@ -19,6 +20,7 @@ export {
   type SaveCheckpointOptions,
   type TrainingState,
 } from './checkpoint';
+export { lerobotParameterOrder, OPTIMIZER_PARAM_NAMES, OPTIMIZER_STATE } from './lerobotState';
 export { MetricsLog, type MetricsKind, type MetricsRecord } from './metrics';
 export { pca2, trainingReportHtml, writeTrainingReport, type ReportInput } from './report';
 export { TINY_ACTION_DIM, TINY_CAMERA, TINY_IMAGE_SIZE, TINY_STATE_DIM, TINY_VLM_NAME, tinyConfig } from './presets';

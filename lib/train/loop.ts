@@ -18,12 +18,13 @@ import { manualSeed } from '../runtime';
 import { disposeAll } from '../tensor';
 import type { ToBatch, TrainingBatch } from './batcher';
 import {
-  optimizerStateFile,
+  loadOptimizerState,
   readTrainingState,
   saveCheckpoint,
   type CheckpointPaths,
   type TrainingState,
 } from './checkpoint';
+import type { ProcessGroup } from './distributed';
 import { evaluate, type ClsProjections, type Evaluation } from './evaluate';
 import { MetricsLog, type MetricsRecord } from './metrics';
 import { Optimizer, type StepOutput } from './optimizer';
@@ -46,6 +47,7 @@ export interface TrainOptions {
   evalDataset?: Dataset | null;
   toBatch: ToBatch;
   steps: number;
+  /** Samples per update and process: a data-parallel update sees batchSize × world size samples. */
   batchSize: number;
   seed: number;
   outputDir: string;
@@ -70,6 +72,21 @@ export interface TrainOptions {
   onLog?: (line: string) => void;
   /** Called after every update. */
   onStep?: (info: StepInfo) => void;
+  /** Data-parallel training: this process's group (see `DataParallel`). */
+  distributed?: DataParallel | null;
+}
+
+/**
+ * One worker of a data-parallel run. Every rank draws the same global batches (same seed) and
+ * trains on its slice; gradients and metrics are averaged over the ranks, so N ranks of batch b
+ * follow the run of one process of batch N·b. Rank 0 alone writes metrics, checkpoints and the report.
+ */
+export interface DataParallel {
+  group: ProcessGroup;
+  /** Gradient bucket size in MiB (default 25). */
+  bucketMb?: number;
+  /** After every update, compare a hash of every rank's parameters; a difference stops the run. */
+  checkSync?: boolean;
 }
 
 export interface StepInfo {
@@ -118,6 +135,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const { model } = o;
   const config = model.config;
   const objective = config.trainDeltaExpert ? 'delta' : 'main';
+  const dp = o.distributed ?? null;
+  const world = dp?.group.worldSize ?? 1;
+  const rank = dp?.group.rank ?? 0;
+  const isMain = rank === 0;
+  /** The batch of one update over all ranks: what the loader draws and a checkpoint records. */
+  const globalBatch = o.batchSize * world;
   const lossKey = objective === 'delta' ? 'delta_loss' : 'loss';
   const withVicreg = objective === 'delta' && config.useClsHead;
   if (withVicreg && o.batchSize < 2) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `batchSize: VICReg (use_cls_head) needs batches of at least 2 samples, got ${o.batchSize}`);
@@ -129,8 +152,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (scaling) log(scaling);
   const saving = o.saveCheckpoint ?? true;
   const extraTensors = o.normalizer.toTensors();
-  const optimizer = await Optimizer.create(model, objective);
-  await fsp.mkdir(o.outputDir, { recursive: true });
+  const optimizer = await Optimizer.create(model, objective, dp ? { group: dp.group, ...(dp.bucketMb !== undefined ? { bucketMb: dp.bucketMb } : {}) } : undefined);
+  if (isMain) await fsp.mkdir(o.outputDir, { recursive: true });
   const metricsFile = path.join(o.outputDir, METRICS_FILE);
 
   let step = 0;
@@ -141,26 +164,47 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.resume) {
     const state = await readTrainingState(o.resume);
     if (state.seed !== o.seed) throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: the checkpoint's run used seed ${state.seed}, this run has ${o.seed}`);
-    if (state.loader.batchSize !== o.batchSize) throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: the checkpoint's run used batch_size ${state.loader.batchSize}, this run has ${o.batchSize}`);
-    await optimizer.loadState(optimizerStateFile(o.resume));
+    if (state.loader && state.loader.batchSize !== globalBatch) {
+      throw new SmolVLAError(
+        'ERR_SMOLVLA_IO',
+        `resume: the checkpoint's run used a batch of ${state.loader.batchSize} samples per update, this run has ${globalBatch}` +
+          (world > 1 ? ` (${world} processes × batch_size ${o.batchSize})` : '') +
+          '; keep batch_size × processes equal to resume on another number of processes',
+      );
+    }
+    await loadOptimizerState(optimizer, model, o.resume);
     if (optimizer.steps !== state.step) {
       throw new SmolVLAError('ERR_SMOLVLA_IO', `resume: ${o.resume.checkpointDir} is inconsistent: training_step.json says ${state.step} updates, the optimizer state ${optimizer.steps}`);
     }
     step = state.step;
-    loader = BatchLoader.restore(o.dataset, state.loader);
-    metrics = await MetricsLog.open(metricsFile, state.metricsBytes);
+    if (state.loader) {
+      loader = BatchLoader.restore(o.dataset, state.loader);
+    } else {
+      // A run from Python LeRobot: its sampler position does not carry over.
+      loader = new BatchLoader(o.dataset, { batchSize: globalBatch, seed: o.seed });
+      log('resume: the checkpoint has no loader state (written by Python LeRobot): batches start again at the beginning of this run\'s order');
+    }
+    const keep = state.metricsBytes >= 0 ? state.metricsBytes : await fsp.stat(metricsFile).then((st) => st.size, () => 0);
+    metrics = isMain ? await MetricsLog.open(metricsFile, keep) : MetricsLog.discard();
     lastCheckpoint = o.resume.checkpointDir;
     log(`resuming from ${o.resume.checkpointDir} at step ${step}`);
   } else {
-    loader = new BatchLoader(o.dataset, { batchSize: o.batchSize, seed: o.seed });
-    metrics = await MetricsLog.open(metricsFile);
+    loader = new BatchLoader(o.dataset, { batchSize: globalBatch, seed: o.seed });
+    metrics = isMain ? await MetricsLog.open(metricsFile) : MetricsLog.discard();
   }
   loaderState = loader.state();
-  log(`training the ${objective === 'delta' ? 'delta expert' : 'action expert'}: ${optimizer.parameterCount} trainable scalars, ${o.dataset.length} frames, batch ${o.batchSize}, ${o.steps} steps`);
+  const total = (await model.info()).parameters;
+  const millions = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 3 : 1)} M`;
+  log(`parameters: ${total} total (${millions(total)}), ${optimizer.parameterCount} trainable (${millions(optimizer.parameterCount)})`);
+  log(
+    `training the ${objective === 'delta' ? 'delta expert' : 'action expert'}: ${o.dataset.length} frames, batch ${o.batchSize}` +
+      (dp ? ` per process × ${world} processes (${dp.group.backend})` : '') +
+      `, ${o.steps} steps`,
+  );
 
   let projections: ClsProjections | null = null;
   const runEvaluation = async (): Promise<Evaluation | null> => {
-    if (!o.evalDataset) return null;
+    if (!o.evalDataset || !isMain) return null;
     const ev = await evaluate(model, o.evalDataset, o.toBatch, {
       batchSize: o.batchSize,
       maxSamples: o.maxEvalSamples ?? 0,
@@ -172,6 +216,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     return ev;
   };
   const report = async (status: string): Promise<void> => {
+    if (!isMain) return;
     const records = await MetricsLog.read(metricsFile);
     const lastEval = [...records].reverse().find((r) => r.kind === 'eval');
     await writeTrainingReport(path.join(o.outputDir, REPORT_FILE), {
@@ -181,7 +226,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         objective: objective === 'delta' ? 'delta expert (train_delta_expert)' : 'action expert',
         'CLS head': config.useClsHead ? 'on' : 'off',
         step: `${step} / ${o.steps}`,
-        'batch size': o.batchSize,
+        'batch size': dp ? `${globalBatch} (${world} processes × ${o.batchSize})` : o.batchSize,
         'training frames': o.dataset.length,
         'held-out frames': o.evalDataset?.length ?? 0,
         [`held-out ${lossKey}`]: typeof lastEval?.[lossKey] === 'number' ? (lastEval[lossKey] as number) : 'not evaluated',
@@ -191,7 +236,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     });
   };
   const save = async (): Promise<void> => {
-    if (!saving) return;
+    if (!saving || !isMain) return;
     const state: TrainingState = { step, seed: o.seed, loader: loaderState, metricsBytes: metrics.bytes };
     lastCheckpoint = await saveCheckpoint({
       outputDir: o.outputDir,
@@ -199,6 +244,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       totalSteps: o.steps,
       model,
       extraTensors,
+      normalizer: o.normalizer,
       ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
       optimizer,
       trainConfig: o.trainConfig,
@@ -216,7 +262,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
 
   const draw = (): Drawn => {
-    const batch = loader.next().then(o.toBatch);
+    // Data-parallel: every rank draws the same global batch and keeps its own contiguous slice.
+    const samples = dp ? Promise.all(loader.nextIndices().slice(rank * o.batchSize, (rank + 1) * o.batchSize).map((i) => o.dataset.get(i))) : loader.next();
+    const batch = samples.then(o.toBatch);
     // Awaited later; until then a failure must not count as an unhandled rejection.
     batch.catch(() => {});
     return { batch, stateAfter: loader.state() };
@@ -244,6 +292,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       } finally {
         disposeBatch(batch);
       }
+      let stopAll = false;
+      let paramHash: string | null = null;
+      if (dp) {
+        // Averaged metrics for the log, and one stop decision for all ranks (Ctrl-C reaches them at different steps).
+        const reduced = await dp.group.reduceStep({ ...out.metrics, comm_wait_s: out.commSeconds }, o.signal?.aborted ?? false);
+        out = { ...out, metrics: reduced.metrics };
+        stopAll = reduced.stop;
+        if (dp.checkSync) paramHash = await dp.group.checkInSync(model, step + 1);
+      }
       if (out.skipped || !Number.isFinite(out.gradNorm)) {
         const what = out.skipped ? `the loss (${lossKey}) is ${out.metrics[lossKey]}` : `the gradient norm is ${out.gradNorm}`;
         message =
@@ -264,12 +321,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const record: MetricsRecord = {
           kind: 'train',
           step,
-          samples: step * o.batchSize,
-          epoch: (step * o.batchSize) / o.dataset.length,
+          samples: step * globalBatch,
+          epoch: (step * globalBatch) / o.dataset.length,
           lr,
           grad_norm: out.gradNorm,
           steps_per_s: (windowSteps * 1000) / Math.max(1, now - windowStart),
           ...out.metrics,
+          ...(paramHash !== null ? { param_hash: paramHash } : {}),
         };
         await metrics.append(record);
         windowStart = now;
@@ -280,7 +338,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         await save();
         savedAt = step;
       }
-      if (o.signal?.aborted && next) {
+      if ((dp ? stopAll : o.signal?.aborted) && next) {
         if (savedAt !== step) await save();
         status = 'cancelled';
         break;

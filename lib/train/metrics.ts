@@ -36,12 +36,18 @@ export class MetricsLog {
     return new MetricsLog(file, keepBytes);
   }
 
+  /** A log that keeps nothing: the other ranks of a data-parallel run (rank 0 writes the file). */
+  static discard(): MetricsLog {
+    return new MetricsLog('', 0);
+  }
+
   /** Bytes written so far (what a checkpoint stores to resume the log). */
   get bytes(): number {
     return this.size;
   }
 
   async append(record: MetricsRecord): Promise<void> {
+    if (this.file === '') return;
     const line = `${JSON.stringify(record, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`;
     await fsp.appendFile(this.file, line);
     this.size += Buffer.byteLength(line);

@@ -6,6 +6,7 @@ import { native, type NativeTrainer } from '../native';
 import type { Observation, SmolVLAModel } from '../model';
 import { toNative } from '../model/model';
 import { Tensor } from '../tensor';
+import { DEFAULT_BUCKET_MB, type ProcessGroup } from './distributed';
 
 export type Objective = 'delta' | 'main';
 
@@ -23,6 +24,14 @@ export interface StepOutput {
   gradNorm: number;
   /** True when the loss was NaN or infinite: no update was applied. */
   skipped: boolean;
+  /** Data-parallel: seconds spent after backward waiting for the gradient all-reduce (0 otherwise). */
+  commSeconds: number;
+}
+
+export interface DataParallelOptions {
+  group: ProcessGroup;
+  /** Gradient bucket size (default 25 MiB, as DDP). */
+  bucketMb?: number;
 }
 
 export class Optimizer {
@@ -35,7 +44,12 @@ export class Optimizer {
   }
 
   /** An optimiser over the model's trainable parameters (the model must be float32). */
-  static async create(model: SmolVLAModel, objective: Objective = model.config.trainDeltaExpert ? 'delta' : 'main'): Promise<Optimizer> {
+  /** With `dataParallel`, every step averages the gradients over the group's ranks before AdamW. */
+  static async create(
+    model: SmolVLAModel,
+    objective: Objective = model.config.trainDeltaExpert ? 'delta' : 'main',
+    dataParallel?: DataParallelOptions,
+  ): Promise<Optimizer> {
     const c = model.config;
     const trainer = await native.createTrainer({
       model: model.handle,
@@ -43,6 +57,7 @@ export class Optimizer {
       eps: c.optimizerEps,
       weightDecay: c.optimizerWeightDecay,
       gradClipNorm: c.optimizerGradClipNorm,
+      ...(dataParallel ? { processGroup: dataParallel.group.handle, bucketMb: dataParallel.bucketMb ?? DEFAULT_BUCKET_MB } : {}),
     });
     return new Optimizer(trainer, objective);
   }
@@ -73,7 +88,7 @@ export class Optimizer {
       metrics[k] = values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
       t.dispose();
     }
-    return { metrics, gradNorm: r.gradNorm, skipped: r.skipped };
+    return { metrics, gradNorm: r.gradNorm, skipped: r.skipped, commSeconds: r.commSeconds };
   }
 
   async saveState(file: string): Promise<void> {

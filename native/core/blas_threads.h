@@ -4,20 +4,19 @@
 
 namespace smolvla {
 
-// Sets the BLAS pool size when the BLAS is OpenBLAS; returns the previous size (or -1).
+// Sets the BLAS pool size when the BLAS is OpenBLAS; returns the previous size (or -1). While
+// single-threaded regions are open the new size takes effect when the last one closes. Thread-safe.
 int set_blas_threads(int n);
 
 // Runs a region with a single-threaded BLAS: for GEMMs issued from inside at::parallel_for tasks,
-// where a second level of BLAS threads would only oversubscribe the cores.
+// where a second level of BLAS threads would only oversubscribe the cores. Regions may overlap on
+// any threads: the pool size in force before the first one is restored when the last one ends.
 class SingleThreadedBlas {
  public:
   SingleThreadedBlas();
   ~SingleThreadedBlas();
   SingleThreadedBlas(const SingleThreadedBlas&) = delete;
   SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int previous_;
 };
 
 }  // namespace smolvla

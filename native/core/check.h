@@ -19,6 +19,17 @@ struct DisposedError : std::logic_error {
   using std::logic_error::logic_error;
 };
 
+// A file that is missing, not a regular file, unreadable or malformed (ERR_SMOLVLA_IO).
+struct IoError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// NaN or infinity where finite numbers are required, e.g. in checkpoint weights
+// (ERR_SMOLVLA_NOT_FINITE).
+struct NotFiniteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // "float32 (2, 3) on cpu"
 std::string describe(const at::Tensor& t);
 

@@ -1,11 +1,14 @@
 #include "io/safetensors.h"
 
+#include "core/check.h"
+#include "io/safetensors_header.h"
+
 #include <ATen/ATen.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -18,7 +21,7 @@ namespace {
 using json = nlohmann::json;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
-  throw std::runtime_error("safetensors file '" + path + "': " + what);
+  throw IoError("safetensors file '" + path + "': " + what);
 }
 
 struct DtypeName {
@@ -44,114 +47,89 @@ const char* dtype_to_name(at::ScalarType type) {
   throw std::runtime_error(std::string("safetensors: cannot store dtype ") + c10::toString(type));
 }
 
-// A private, writable (copy-on-write) mapping: tensors may be modified in place without touching
-// the file, and the pages are shared with the page cache until they are.
-struct Mapping {
-  void* data = nullptr;
-  size_t size = 0;
-  ~Mapping() {
-    if (data && data != MAP_FAILED) munmap(data, size);
+// Opens a regular file for reading. O_NONBLOCK keeps open() itself from waiting on a FIFO with no
+// writer (or a device); anything but a regular file is then refused before a byte is read, so a
+// FIFO named like a checkpoint cannot hang the process.
+int open_regular(const std::string& path, struct stat& st) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
+  if (fstat(fd, &st) != 0) {
+    const std::string err = std::strerror(errno);
+    ::close(fd);
+    fail(path, "cannot stat: " + err);
   }
-};
-
-struct Header {
-  json entries;
-  uint64_t data_start = 0;
-};
-
-Header parse_header(const std::string& path, const uint8_t* bytes, size_t file_size) {
-  if (file_size < 8) fail(path, "truncated: " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
-  if (header_len > file_size - 8) {
-    fail(path, "truncated or corrupt: header length " + std::to_string(header_len) + " exceeds the file size " +
-                   std::to_string(file_size));
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file (a FIFO, device or directory is never read)");
   }
-  Header h;
-  try {
-    h.entries = json::parse(bytes + 8, bytes + 8 + header_len);
-  } catch (const json::exception& e) {
-    fail(path, std::string("corrupt JSON header: ") + e.what());
-  }
-  if (!h.entries.is_object()) fail(path, "corrupt header: not a JSON object");
-  h.data_start = 8 + header_len;
-  return h;
+  return fd;
 }
 
-int64_t checked_numel(const std::string& path, const std::string& name, const json& shape, std::vector<int64_t>& out) {
-  if (!shape.is_array()) fail(path, "tensor '" + name + "' has no shape array");
-  int64_t numel = 1;
-  for (const auto& s : shape) {
-    if (!s.is_number_integer() || s.get<int64_t>() < 0) fail(path, "tensor '" + name + "' has a bad shape entry");
-    out.push_back(s.get<int64_t>());
-    numel *= out.back();
+struct Fd {
+  int fd;
+  ~Fd() { ::close(fd); }
+};
+
+// Reads exactly n bytes at offset; a file that shrank since it was opened gives an error, where
+// a memory mapping would have raised SIGBUS and killed the process.
+void read_exact(const std::string& path, int fd, void* out, uint64_t n, uint64_t offset) {
+  auto* p = static_cast<uint8_t*>(out);
+  while (n > 0) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(n, 1u << 30));
+    const ssize_t got = ::pread(fd, p, want, static_cast<off_t>(offset));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      fail(path, std::string("read failed: ") + std::strerror(errno));
+    }
+    if (got == 0) fail(path, "truncated while reading (the file shrank after it was opened)");
+    p += got;
+    n -= static_cast<uint64_t>(got);
+    offset += static_cast<uint64_t>(got);
   }
-  return numel;
 }
 
 }  // namespace
 
-// Mapping is lazy: only the pages of tensors that are used are ever read.
+// The data section is read into one buffer the tensors view (the buffer lives as long as any of
+// them): reads cannot fault, unlike a mapping of a file that may be truncated under it.
 SafetensorsContent read_safetensors(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    fail(path, std::string("cannot stat: ") + std::strerror(errno));
+  const Fd file{open_regular(path, st)};
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  uint8_t first8[8] = {};
+  if (file_size >= 8) read_exact(path, file.fd, first8, 8, 0);
+  SafetensorsHeader header;
+  try {
+    const uint64_t header_len = safetensors_header_length(first8, file_size);
+    std::string text(static_cast<size_t>(header_len), '\0');
+    read_exact(path, file.fd, text.data(), header_len, 8);
+    header = parse_safetensors_header(reinterpret_cast<const uint8_t*>(text.data()), text.size(), file_size);
+  } catch (const IoError&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    fail(path, e.what());
   }
-  auto map = std::make_shared<Mapping>();
-  map->size = static_cast<size_t>(st.st_size);
-  if (map->size == 0) {
-    ::close(fd);
-    fail(path, "empty file");
-  }
-  map->data = mmap(nullptr, map->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map->data == MAP_FAILED) fail(path, std::string("cannot map: ") + std::strerror(errno));
-  const auto* bytes = static_cast<uint8_t*>(map->data);
 
-  Header header = parse_header(path, bytes, map->size);
+  const uint64_t data_len = file_size - header.data_start;
+  auto buffer = std::make_shared<at::Tensor>(at::empty({static_cast<int64_t>(data_len)}, at::TensorOptions().dtype(at::kByte)));
+  read_exact(path, file.fd, buffer->data_ptr(), data_len, header.data_start);
+  auto* base = static_cast<uint8_t*>(buffer->data_ptr());
+
   SafetensorsContent content;
-  for (const auto& [name, entry] : header.entries.items()) {
-    if (name == "__metadata__") {
-      if (!entry.is_object()) fail(path, "__metadata__ is not an object");
-      for (const auto& [k, v] : entry.items()) {
-        content.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
-      }
-      continue;
-    }
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets")) {
-      fail(path, "tensor '" + name + "' lacks dtype, shape or data_offsets");
-    }
-    const at::ScalarType type = dtype_from_name(path, name, entry["dtype"].get<std::string>());
-    std::vector<int64_t> shape;
-    const int64_t numel = checked_numel(path, name, entry["shape"], shape);
-    const auto& offs = entry["data_offsets"];
-    if (!offs.is_array() || offs.size() != 2 || !offs[0].is_number_unsigned() || !offs[1].is_number_unsigned()) {
-      fail(path, "tensor '" + name + "' has malformed data_offsets");
-    }
-    const uint64_t begin = offs[0].get<uint64_t>(), end = offs[1].get<uint64_t>();
-    const uint64_t item = c10::elementSize(type);
-    if (end < begin || end - begin != static_cast<uint64_t>(numel) * item) {
-      fail(path, "tensor '" + name + "' data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                     ") do not match its shape and dtype");
-    }
-    if (header.data_start + end > map->size) {
-      fail(path, "truncated: tensor '" + name + "' ends at byte " + std::to_string(header.data_start + end) +
-                     " of a " + std::to_string(map->size) + "-byte file");
-    }
-    uint8_t* ptr = const_cast<uint8_t*>(bytes) + header.data_start + begin;
+  content.metadata = std::move(header.metadata);
+  for (const TensorEntry& e : header.tensors) {
+    const at::ScalarType type = dtype_from_name(path, e.name, e.dtype);
     const auto opts = at::TensorOptions().dtype(type).device(at::kCPU);
+    uint8_t* ptr = base + e.begin;
     at::Tensor t;
-    if (reinterpret_cast<uintptr_t>(ptr) % item != 0) {
+    if (reinterpret_cast<uintptr_t>(ptr) % c10::elementSize(type) != 0) {
       // Misaligned data (legal in the format): copy into an aligned buffer.
-      t = at::empty(shape, opts);
-      std::memcpy(t.data_ptr(), ptr, end - begin);
+      t = at::empty(e.shape, opts);
+      if (e.end > e.begin) std::memcpy(t.data_ptr(), ptr, e.end - e.begin);
     } else {
-      t = at::from_blob(ptr, shape, [map](void*) {}, opts);
+      t = at::from_blob(ptr, e.shape, [buffer](void*) {}, opts);
     }
-    content.tensors.emplace_back(name, std::move(t));
+    content.tensors.emplace_back(e.name, std::move(t));
   }
   return content;
 }

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/check.h"
+
 namespace smolvla::model {
 namespace {
 
@@ -59,6 +61,12 @@ LoadReport load_state(torch::nn::Module& module, const std::vector<std::pair<std
       }
       throw std::runtime_error("checkpoint tensor '" + name + "' has shape " + shape_text(src.sizes()) +
                                " but the model (from config.json) expects " + shape_text(target.sizes()));
+    }
+    // Checked once here, so a corrupt or diverged checkpoint fails at load naming the tensor rather
+    // than producing NaN actions later. Only tensors the model uses: LeRobot stores unset
+    // normalisation statistics as infinity, and those are never loaded into the model.
+    if (at::isFloatingType(src.scalar_type()) && !at::isfinite(src).all().item<bool>()) {
+      throw NotFiniteError("checkpoint tensor '" + name + "' holds NaN or infinite values");
     }
     target.copy_(src);
     report.loaded.push_back(name);

@@ -182,6 +182,17 @@ at::Tensor FlowMatchingImpl::velocity(const at::Tensor& suffix_out, Expert exper
   return out_proj->forward(actions.to(out_proj->weight.scalar_type()));
 }
 
+FlowMatchingImpl::DecodeSetup FlowMatchingImpl::action_decode_setup(const at::Tensor& prefix_pad, const KVCache& cache) {
+  const at::Tensor ones = ones_bool(prefix_pad.size(0), c_.chunk_size, prefix_pad.device());
+  return {decode_plan(prefix_pad, ones, ones), vlm_with_expert->project_cache(cache, Expert::Action)};
+}
+
+at::Tensor FlowMatchingImpl::action_velocity(const at::Tensor& x, float t, const DecodeSetup& setup, const KVCache& cache) {
+  const at::Tensor time = at::full({x.size(0)}, t, at::TensorOptions().dtype(at::kFloat).device(x.device()));
+  const Sequence suffix = embed_suffix(x, time, Expert::Action);
+  return velocity(decode(suffix, setup.plan, cache, &setup.expert_kv, Expert::Action), Expert::Action);
+}
+
 at::Tensor FlowMatchingImpl::integrate(const at::Tensor& prefix_pad, const KVCache& cache, const at::Tensor& noise,
                                        Trace* trace, const StopCheck& stop) {
   const int64_t b = noise.size(0);

@@ -63,6 +63,17 @@ class FlowMatchingImpl : public torch::nn::Module {
   // Main suffix (C action tokens) or delta suffix (C action tokens + Ncs CLS tokens).
   Sequence embed_suffix(const at::Tensor& x, const at::Tensor& time, Expert expert);
 
+  // What every main-expert denoising step against one cache shares: the pass plan and the expert's
+  // projections of the cache. Built once per sampling run.
+  struct DecodeSetup {
+    PassPlan plan;
+    ExpertKV expert_kv;
+  };
+  DecodeSetup action_decode_setup(const at::Tensor& prefix_pad, const KVCache& cache);
+  // The main expert's velocity (B, C, A) at (x, t); differentiable in x when grad mode is on (the
+  // cache stays a constant). Guided sampling (model/rtc.h) builds its loop from this.
+  at::Tensor action_velocity(const at::Tensor& x, float t, const DecodeSetup& setup, const KVCache& cache);
+
   // The cache-filling prefix pass.
   PrefixResult prefix_pass(const Observation& obs, Trace* trace);
 

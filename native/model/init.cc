@@ -3,21 +3,31 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/grad_mode.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/embedding.h>
-#include <torch/nn/modules/linear.h>
 
 #include <cmath>
+#include <map>
+#include <string>
 
 #include "model/flow_matching.h"
 
 namespace smolvla::model {
 namespace {
 
-void uniform_fan_in(at::Tensor& weight, at::Tensor& bias, int64_t fan_in, at::Generator& gen) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
-  weight.uniform_(-bound, bound, gen);
-  if (bias.defined()) bias.uniform_(-bound, bound, gen);
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+bool ends_with(const std::string& s, const std::string& p) {
+  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
+}
+
+const std::string kVlmWithExpert = "model.vlm_with_expert.";
+
+// True for an expert's k_proj / v_proj whose input width differs from its q_proj's: a
+// cross-attention projection reading the VLM's keys and values.
+bool is_cross_kv(const std::string& module, const std::map<std::string, int64_t>& fan_in) {
+  const bool expert = starts_with(module, kVlmWithExpert + "lm_expert.") || starts_with(module, kVlmWithExpert + "delta_expert.");
+  if (!expert || !(ends_with(module, ".k_proj") || ends_with(module, ".v_proj"))) return false;
+  const auto q = fan_in.find(module.substr(0, module.size() - 6) + "q_proj");
+  const auto kv = fan_in.find(module);
+  return q != fan_in.end() && kv != fan_in.end() && q->second != kv->second;
 }
 
 }  // namespace
@@ -25,20 +35,37 @@ void uniform_fan_in(at::Tensor& weight, at::Tensor& bias, int64_t fan_in, at::Ge
 void init_from_seed(torch::nn::Module& root, uint64_t seed) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   torch::NoGradGuard no_grad;
+  bool cls_head = false;
   for (const auto& item : root.named_modules()) {
-    torch::nn::Module& m = *item.value();
-    if (auto* linear = m.as<torch::nn::Linear>()) {
-      uniform_fan_in(linear->weight, linear->bias, linear->weight.size(1), gen);
-    } else if (auto* conv = m.as<torch::nn::Conv2d>()) {
-      const at::Tensor& w = conv->weight;
-      uniform_fan_in(conv->weight, conv->bias, w.size(1) * w.size(2) * w.size(3), gen);
-    } else if (auto* embedding = m.as<torch::nn::Embedding>()) {
-      embedding->weight.normal_(0.0, 1.0, gen);
-    } else if (auto* fm = m.as<FlowMatching>()) {
-      if (fm->config().use_cls_head) {
-        fm->pre_cls_param.normal_(0.0, 0.02, gen);
-        fm->suf_cls_param.normal_(0.0, 0.02, gen);
-      }
+    if (auto* fm = item.value()->as<FlowMatching>()) cls_head = fm->config().use_cls_head;
+  }
+  auto params = root.named_parameters(true);
+  // Fan-in of every module with a weight (Linear: in_features; Conv2d: in * kh * kw), by module name.
+  std::map<std::string, int64_t> fan_in;
+  for (const auto& p : params) {
+    const at::Tensor& t = p.value();
+    if (ends_with(p.key(), ".weight") && t.dim() >= 2) fan_in[p.key().substr(0, p.key().size() - 7)] = t.numel() / t.size(0);
+  }
+  for (auto& p : params) {
+    const std::string& name = p.key();
+    at::Tensor t = p.value();
+    const std::string module = name.substr(0, name.rfind('.'));
+    const auto fan = fan_in.find(module);
+    const auto uniform = [&]() {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(fan->second));
+      t.uniform_(-bound, bound, gen);
+    };
+    if (name == "model.pre_cls_param" || name == "model.suf_cls_param") {
+      // Without the head they stay the zero placeholders that keep the state-dict keys.
+      if (cls_head) t.normal_(0.0, 0.02, gen);
+    } else if (!starts_with(name, kVlmWithExpert) || is_cross_kv(module, fan_in)) {
+      if (fan != fan_in.end()) uniform();  // nn.Linear's own init (weight and bias)
+    } else if (ends_with(name, ".bias")) {
+      t.zero_();
+    } else if (t.dim() == 1) {
+      t.fill_(1.0);  // LayerNorm / RMSNorm weights
+    } else {
+      t.normal_(0.0, 0.02, gen);  // Linear, Conv2d and Embedding weights
     }
   }
 }

@@ -40,6 +40,16 @@ TensorMap gradients(PolicyModuleImpl& module, const at::Tensor& loss, const std:
   return out;
 }
 
+// CUDA float32 keeps float32 products: cuDNN would otherwise run the patch convolution in TF32
+// (10-bit mantissa) on Ampere and newer, ~1e-3 away from the CPU and PyTorch-reference outputs.
+// bfloat16 / float16 are the way to trade accuracy for speed there.
+void keep_float32_exact(const c10::Device& device) {
+  if (device.is_cuda()) {
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
+}
+
 at::Tensor to_float(const at::Tensor& t, const c10::Device& d) { return t.defined() ? t.to(d, at::kFloat) : t; }
 
 }  // namespace
@@ -95,6 +105,7 @@ void Model::to(at::ScalarType dtype, c10::Device device) {
     fail_argument("dtype", "expected float32, bfloat16 or float16");
   }
   locked([&](PolicyModuleImpl& module) {
+    keep_float32_exact(device);
     module.to(device);
     module.model->vlm_with_expert->to(dtype);
     device_ = device;
@@ -134,6 +145,25 @@ SampleResult Model::sample(const SampleRequest& request) {
     if (request.observation) out.cache = run_prefix(*request.observation);
     const PrefixCache& use = out.cache ? *out.cache : *request.cache;
     out.actions = fm().sample(use.pad_masks, use.kv, request.noise, request.stop);
+    return out;
+  });
+}
+
+GuidedResult Model::guided_sample(const GuidedRequest& request) {
+  check_cache(*request.cache);
+  const int64_t batch = request.cache->batch();
+  if (request.noise.defined()) check_actions(request.noise, "noise", config_, batch);
+  validate_rtc_options(request.rtc, config_, batch);
+  return locked([&](PolicyModuleImpl&) {
+    // No InferenceMode: the guidance back-propagates through the expert (rtc_integrate).
+    const PrefixCache& cache = *request.cache;
+    const at::Tensor x0 = request.noise.defined() ? request.noise.to(device_)
+                                                  : at::randn({batch, config_.chunk_size, config_.max_action_dim},
+                                                              at::TensorOptions().dtype(at::kFloat).device(device_));
+    RtcOptions rtc = request.rtc;
+    rtc.leftover = rtc.leftover.to(device_, at::kFloat);
+    GuidedResult out;
+    out.actions = rtc_integrate(fm(), cache.pad_masks, cache.kv, x0, rtc, request.trace ? &out.trace : nullptr, request.stop);
     return out;
   });
 }

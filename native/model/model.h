@@ -19,6 +19,7 @@
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/flow_matching.h"
+#include "model/rtc.h"
 
 namespace smolvla::model {
 
@@ -47,6 +48,20 @@ struct SampleRequest {
 struct SampleResult {
   at::Tensor actions;                  // (B, C, A)
   std::shared_ptr<PrefixCache> cache;  // set when this call ran the prefix pass
+};
+
+// Real-Time Chunking: sampling from a cache guided toward rtc.leftover (model/rtc.h).
+struct GuidedRequest {
+  std::shared_ptr<const PrefixCache> cache;
+  at::Tensor noise;  // (B, C, A); drawn when undefined
+  RtcOptions rtc;
+  bool trace = false;  // every step's x, v, correction, guided velocity and weight
+  StopCheck stop;
+};
+
+struct GuidedResult {
+  at::Tensor actions;  // (B, C, A)
+  TensorMap trace;
 };
 
 // The main objective with injectable noise and time (undefined: drawn).
@@ -102,6 +117,7 @@ class Model {
 
   std::shared_ptr<PrefixCache> prefix(const Observation& obs);
   SampleResult sample(const SampleRequest& request);
+  GuidedResult guided_sample(const GuidedRequest& request);
   // cal_cache's delta actions from the encoded context (B, n, A), or zeros when undefined.
   at::Tensor delta_actions(const PrefixCache& cache, const at::Tensor& context);
   // The delta expert's velocity for x (B, C, A) at t = 0.5: the correction refine mode adds.

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "napi/bindings.h"
+#include "napi/distributed_wrap.h"
 #include "napi/model_wrap.h"
 #include "napi/tensor_wrap.h"
 
@@ -14,6 +15,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   smolvla::napi::register_io(env, exports);
   smolvla::napi::register_model(env, exports);
   smolvla::napi::register_trainer(env, exports);
+  smolvla::napi::register_rtc(env, exports);
+  smolvla::napi::register_distributed(env, exports);
   return exports;
 }
 

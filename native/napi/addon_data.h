@@ -11,6 +11,7 @@ struct AddonData {
   Napi::FunctionReference cache_ctor;
   Napi::FunctionReference cancel_ctor;
   Napi::FunctionReference trainer_ctor;
+  Napi::FunctionReference process_group_ctor;
 };
 
 // Created on first use and owned by the environment.

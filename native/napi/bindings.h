@@ -9,5 +9,6 @@ void register_runtime(Napi::Env env, Napi::Object exports);
 void register_ops(Napi::Env env, Napi::Object exports);
 void register_io(Napi::Env env, Napi::Object exports);
 void register_trainer(Napi::Env env, Napi::Object exports);
+void register_rtc(Napi::Env env, Napi::Object exports);
 
 }  // namespace smolvla::napi

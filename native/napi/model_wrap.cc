@@ -67,7 +67,8 @@ void ModelWrap::Init(Napi::Env env, Napi::Object exports) {
        InstanceMethod<&ModelWrap::Trace>("trace"), InstanceMethod<&ModelWrap::ForwardMain>("forwardMain"),
        InstanceMethod<&ModelWrap::ForwardDelta>("forwardDelta"),
        InstanceMethod<&ModelWrap::TrainableParameters>("trainableParameters"),
-       InstanceMethod<&ModelWrap::Parameters>("parameters"), InstanceMethod<&ModelWrap::Info>("info"),
+       InstanceMethod<&ModelWrap::Parameters>("parameters"),
+       InstanceMethod<&ModelWrap::ParameterNames>("parameterNames"), InstanceMethod<&ModelWrap::Info>("info"),
        InstanceMethod<&ModelWrap::Dispose>("dispose"), InstanceAccessor<&ModelWrap::Disposed>("disposed"),
        InstanceAccessor<&ModelWrap::Bytes>("bytes")});
   addon_data(env).model_ctor = Napi::Persistent(ctor);
@@ -302,6 +303,28 @@ Napi::Value ModelWrap::Parameters(const Napi::CallbackInfo& info) {
     return run_async<model::TensorMap>(
         info.Env(), "smolvla.parameters", [m, names]() { return m->parameters(names); },
         [](Napi::Env env, model::TensorMap& t) -> Napi::Value { return tensor_map_to_js(env, t); });
+  });
+}
+
+// parameterNames() -> every parameter's name in module order: the order of PyTorch's
+// module.parameters(), which indexes LeRobot's optimizer state.
+Napi::Value ModelWrap::ParameterNames(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto m = live();
+    return run_async<std::vector<std::string>>(
+        info.Env(), "smolvla.parameterNames",
+        [m]() {
+          return m->locked([](torch::nn::Module& module) {
+            std::vector<std::string> names;
+            for (const auto& p : module.named_parameters(true)) names.push_back(p.key());
+            return names;
+          });
+        },
+        [](Napi::Env env, std::vector<std::string>& names) -> Napi::Value {
+          Napi::Array out = Napi::Array::New(env, names.size());
+          for (size_t i = 0; i < names.size(); ++i) out.Set(static_cast<uint32_t>(i), names[i]);
+          return out;
+        });
   });
 }
 

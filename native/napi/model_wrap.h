@@ -51,6 +51,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value ForwardDelta(const Napi::CallbackInfo& info);
   Napi::Value TrainableParameters(const Napi::CallbackInfo& info);
   Napi::Value Parameters(const Napi::CallbackInfo& info);
+  Napi::Value ParameterNames(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);

@@ -140,18 +140,19 @@ Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// An ArrayBuffer over the tensor's bytes (CPU, contiguous). Zero-copy when the tensor already is;
-// the buffer keeps the storage alive on its own, so dispose() of the handle never invalidates it.
-// The buffer aliases the tensor's storage: a later in-place write to that storage (through another
-// handle of the same storage) shows through it.
+// A copy of the tensor's bytes in an ArrayBuffer that V8 allocates and owns. A zero-copy external
+// buffer over the tensor storage looked cheaper, but V8 sees only the small JS object, so it rarely
+// collects those buffers: 1 500 read-backs of 4 MB grew RSS by 6 GB before any GC ran. Memory V8
+// allocates itself is counted by its heuristics and freed by GC like any other buffer; the copy is a
+// memcpy, small next to the work that made the tensor. The buffer is independent of the handle, so
+// dispose() never invalidates it and JS writes never reach the tensor.
 Napi::Value TensorWrap::Data(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    at::Tensor t = live("data").to(at::kCPU).contiguous();
+    const at::Tensor t = live("data").to(at::kCPU).contiguous();
     const size_t bytes = t.numel() * t.element_size();
-    if (bytes == 0) return Napi::ArrayBuffer::New(info.Env(), 0);
-    auto* keep = new at::Tensor(std::move(t));
-    return Napi::ArrayBuffer::New(info.Env(), keep->data_ptr(), bytes,
-                                  [](Napi::Env, void*, at::Tensor* hint) { delete hint; }, keep);
+    Napi::ArrayBuffer out = Napi::ArrayBuffer::New(info.Env(), bytes);
+    if (bytes > 0) std::memcpy(out.Data(), t.data_ptr(), bytes);
+    return out;
   });
 }
 

@@ -1,5 +1,6 @@
 // The JS handle of a native trainer (train/trainer.h): one async call per training step, so a step
 // never blocks the event loop and never round-trips gradients through JS.
+#include <cmath>
 #include <memory>
 
 #include "core/check.h"
@@ -7,6 +8,7 @@
 #include "napi/args.h"
 #include "napi/async.h"
 #include "napi/bindings.h"
+#include "napi/distributed_wrap.h"
 #include "napi/errors.h"
 #include "napi/model_wrap.h"
 #include "napi/observation.h"
@@ -63,6 +65,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
             out.Set("losses", losses);
             out.Set("gradNorm", s.grad_norm);
             out.Set("skipped", s.skipped);
+            out.Set("commSeconds", s.comm_seconds);
             return out;
           });
     });
@@ -107,8 +110,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   std::shared_ptr<train::Trainer> trainer_;
 };
 
-// createTrainer({model, betas: [b1, b2], eps, weightDecay, gradClipNorm}) -> Promise<NativeTrainer>
-// over the model's trainable parameters.
+// createTrainer({model, betas: [b1, b2], eps, weightDecay, gradClipNorm, processGroup?, bucketMb?})
+// -> Promise<NativeTrainer> over the model's trainable parameters; with a processGroup (distributedInit)
+// its steps average the gradients over the group's ranks.
 Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
   const Params p(info);
   auto model = ModelWrap::ModelOf(p.get("model"), "model");
@@ -120,8 +124,21 @@ Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
   o.eps = p.number("eps");
   o.weight_decay = p.number("weightDecay");
   o.grad_clip_norm = p.number("gradClipNorm");
+  std::shared_ptr<train::Communicator> comm;
+  int64_t bucket_bytes = 0;
+  if (p.has("processGroup")) {
+    comm = communicator_of(p.get("processGroup"), "processGroup");
+    const double mb = p.number("bucketMb");
+    if (!(mb > 0) || !std::isfinite(mb)) fail_argument("bucketMb", "expected a positive bucket size in MiB");
+    bucket_bytes = static_cast<int64_t>(mb * 1024 * 1024);
+  }
   return run_async<std::shared_ptr<train::Trainer>>(
-      info.Env(), "smolvla.createTrainer", [model, o]() { return train::Trainer::create(model, o); },
+      info.Env(), "smolvla.createTrainer",
+      [model, o, comm, bucket_bytes]() {
+        auto t = train::Trainer::create(model, o);
+        if (comm) t->enable_data_parallel(comm, bucket_bytes);
+        return t;
+      },
       [](Napi::Env env, std::shared_ptr<train::Trainer>& t) -> Napi::Value { return TrainerWrap::Wrap(env, t); });
 }
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "core/check.h"
 #include "io/safetensors.h"
@@ -45,20 +46,38 @@ StepResult Trainer::step(const StepRequest& r) {
     auto& fm = *module.model;
     StepResult out;
     optimizer_->zero_grad();
-    out.losses = r.objective == Objective::Delta
-                     ? fm.forward_delta(obs, pad, at::Tensor(), at::Tensor(), nullptr)
-                     : fm.forward_main(obs, r.actions.to(d, at::kFloat), pad, at::Tensor(), at::Tensor());
+    const at::Tensor target = r.actions.defined() ? r.actions.to(d, at::kFloat) : at::Tensor();
+    // Undefined draws: the model samples its own; data-parallel: this rank's rows of the global batch's.
+    at::Tensor noise, time, cls_noise;
+    if (sync_ && r.objective == Objective::Main) std::tie(noise, time) = main_noise_and_time(slice_, target);
+    if (sync_ && r.objective == Objective::Delta) {
+      cls_noise = delta_cls_noise(slice_, b, c.chunk_size, c.max_action_dim, c.action_dim, c.cls_noise_scale).to(d);
+    }
+    out.losses = r.objective == Objective::Delta ? fm.forward_delta(obs, pad, at::Tensor(), cls_noise, nullptr)
+                                                 : fm.forward_main(obs, target, pad, noise, time);
     const at::Tensor loss = out.losses[r.objective == Objective::Delta ? "delta_loss" : "loss"];
-    if (!std::isfinite(loss.item<double>())) {
+    if (sync_ ? !sync_->all_finite(loss) : !std::isfinite(loss.item<double>())) {
       out.skipped = true;
     } else {
+      if (sync_) sync_->begin();
       loss.backward();
+      if (sync_) out.comm_seconds = sync_->finish();
       out.grad_norm = optimizer_->step(r.lr);
       steps_.store(optimizer_->steps());
     }
     optimizer_->zero_grad();
     for (auto& [k, t] : out.losses) t = t.detach();
     return out;
+  });
+}
+
+void Trainer::enable_data_parallel(std::shared_ptr<Communicator> comm, int64_t bucket_bytes) {
+  if (bucket_bytes < 1) fail_argument("bucketMb", "a positive bucket size");
+  model_->locked([&](model::PolicyModuleImpl&) {
+    std::vector<at::Tensor> params;
+    for (const auto& [name, p] : optimizer_->params()) params.push_back(p);
+    slice_ = {comm->rank(), comm->world_size()};
+    sync_ = std::make_unique<GradientSync>(std::move(comm), std::move(params), bucket_bytes);
   });
 }
 

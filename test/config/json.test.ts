@@ -3,7 +3,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { configToJson, parseConfig, readConfig, resolveDims, SMOLVLM2_500M_BACKBONE, vlmBackboneToJson, writeConfig } from '../../lib/config';
+import {
+  configToJson,
+  FORK_CONFIG_KEYS,
+  LEROBOT_CONFIG_KEYS,
+  parseConfig,
+  readConfig,
+  resolveDims,
+  SMOLVLM2_500M_BACKBONE,
+  splitConfigJson,
+  vlmBackboneToJson,
+  writeConfig,
+} from '../../lib/config';
 import { LEROBOT_ONLY_KEYS, lerobotConfigJson } from './lerobot';
 
 const made: string[] = [];
@@ -84,15 +95,28 @@ describe('LeRobot config.json', () => {
     const dir = path.join(tmp(), 'checkpoint');
     const cfg = parseConfig(lerobotConfigJson());
     await writeConfig(dir, cfg);
-    expect(fs.readdirSync(dir)).toEqual(['config.json']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['config.json', 'smolvla_node.json']);
     const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
-    expect(JSON.parse(text)).toStrictEqual(configToJson(cfg));
+    const side = JSON.parse(fs.readFileSync(path.join(dir, 'smolvla_node.json'), 'utf8'));
+    // config.json: only what LeRobot's SmolVLAConfig declares; the rest (the backbone) in the side file
+    const lerobot = JSON.parse(text);
+    expect(Object.keys(lerobot).filter((k) => k !== 'type' && !LEROBOT_CONFIG_KEYS.has(k))).toEqual([]);
+    expect({ ...side, ...lerobot }).toStrictEqual(configToJson(cfg));
+    expect(side.vlm_backbone).toStrictEqual(configToJson(cfg).vlm_backbone);
     expect(text).toMatch(/^\{\n {4}"type": "smolvla",/);
     expect(await readConfig(dir)).toStrictEqual(cfg);
 
     await writeConfig(dir, { ...cfg, chunkSize: 64, nActionSteps: 32 });
     expect((await readConfig(dir)).chunkSize).toBe(64);
-    expect(fs.readdirSync(dir)).toEqual(['config.json']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['config.json', 'smolvla_node.json']);
+  });
+
+  it("puts the fork's delta/CLS keys into config.json only when they are used", () => {
+    const plain = splitConfigJson(configToJson(parseConfig(lerobotConfigJson())));
+    expect(plain.lerobot.train_delta_expert).toBeUndefined();
+    expect(plain.side.train_delta_expert).toBe(false);
+    const delta = splitConfigJson(configToJson(parseConfig({ ...lerobotConfigJson(), train_delta_expert: true })));
+    for (const key of FORK_CONFIG_KEYS) expect([key, key in delta.lerobot]).toEqual([key, true]);
   });
 
   it('refuses to write an invalid config and leaves the old file', async () => {
@@ -107,7 +131,7 @@ describe('LeRobot config.json', () => {
     const dir = tmp();
     await expect(readConfig(dir)).rejects.toThrow(path.join(dir, 'config.json'));
     fs.writeFileSync(path.join(dir, 'config.json'), '{"type": "smolvla", "chunk_size": -3}');
-    await expect(readConfig(dir)).rejects.toThrow(new RegExp(`${path.join(dir, 'config.json')}: .*chunk_size must be an integer >= 1, received -3`, 's'));
+    await expect(readConfig(dir)).rejects.toThrow(new RegExp(`${path.join(dir, 'config.json')}: .*chunk_size must be an integer in \\[1, 4096\\], received -3`, 's'));
   });
 });
 

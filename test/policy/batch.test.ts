@@ -99,6 +99,7 @@ describe('errors name the key', () => {
     ['a wrong image type', (o) => (o[CAM] = [1, 2, 3] as never), /observation\.images\.cam0: expected \{data: Uint8Array, width, height\}/],
     ['a NaN state', (o) => (o['observation.state'] = [0, 1, NaN, 2, 3]), /observation\.state: NaN at index 2/],
     ['an infinite state', (o) => (o['obs.state'] = [0, 1, 2, Infinity, 3]) && delete o['observation.state'], /obs\.state: non-finite value Infinity at index 3/],
+    ['a state beyond float32', (o) => (o['observation.state'] = [0, 1, 1e39, 2, 3]), /observation\.state: value 1e\+39 \(beyond float32's range\) at index 2/],
     ['a state of the wrong width', (o) => (o['observation.state'] = [0, 1, 2]), /observation\.state: expected 5 values \(input_features\), got 3/],
     ['no state', (o) => delete o['observation.state'], /observation\.state: missing/],
     ['no language', (o) => delete o['observation.language.tokens'], /task: missing: give the task string or observation\.language\.tokens/],

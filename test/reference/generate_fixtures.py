@@ -11,6 +11,7 @@ import torch  # noqa: E402
 import fixtures_models  # noqa: E402
 import fixtures_ops  # noqa: E402
 import fixtures_policy  # noqa: E402
+import fixtures_rtc  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
 
@@ -23,6 +24,7 @@ def main():
     fixtures_models.generate(FIXTURES)
     print(f"model fixtures written in {time.time() - t0:.1f}s")
     fixtures_policy.generate(FIXTURES)  # reads tiny_delta, so after the models
+    fixtures_rtc.generate(FIXTURES)  # reads tiny_equal and tiny_fewer
     print(f"all fixtures written in {time.time() - t0:.1f}s")
 
 

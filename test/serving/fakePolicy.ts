@@ -95,6 +95,17 @@ export class FakePolicy implements PolicyLike {
     });
   }
 
+  /** Batches validated by reuse steps. */
+  readonly validated: unknown[] = [];
+
+  /** Like SmolVLAPolicy.validate: refuses null/undefined; robots from observation.state's first axis. */
+  validate(batch: unknown): number {
+    if (batch === null || batch === undefined) throw new Error('batch: expected an observation');
+    this.validated.push(batch);
+    const state = (batch as Record<string, unknown>)['observation.state'];
+    return state instanceof Tensor ? state.shape[0]! : this.batch;
+  }
+
   async predictActionChunk(batch: unknown, options: PolicyLikePredictOptions = {}): Promise<PolicyLikeResult> {
     this.batches.push(batch);
     const state = (batch as Record<string, unknown> | null)?.['observation.state'];

@@ -1,5 +1,6 @@
 /** PolicyHttpServer on 127.0.0.1: typed JSON only, field-named errors, body and concurrency limits. */
 import * as http from 'node:http';
+import * as net from 'node:net';
 
 import { MessageError, PolicyHttpServer, PolicyServer, parseActMessage, type ActMessage } from '../../lib/serving';
 import { Tensor } from '../../lib/tensor';
@@ -121,7 +122,7 @@ describe('PolicyHttpServer', () => {
     const reset = await request(url, 'POST', '/reset', JSON.stringify({ keepStats: true }), json);
     expect(reset).toMatchObject({ status: 200, body: { ok: true } });
     expect(policy.calls.reset).toBe(1);
-    expect((await request(url, 'POST', '/reset')).status).toBe(200);
+    expect((await request(url, 'POST', '/reset', undefined, json)).status).toBe(200);
     expect((await request(url, 'GET', '/stats')).body.steps).toBe(0);
   });
 
@@ -195,15 +196,16 @@ describe('PolicyHttpServer', () => {
     expect(policy.calls.prefix).toBe(0);
   });
 
-  it('limits concurrent requests: beyond maxConcurrent the answer is 503', async () => {
+  it('limits concurrent policy work: beyond maxConcurrent the answer is 503, /stats still answers', async () => {
     gated = true;
     const first = request(url, 'POST', '/act', JSON.stringify(message()), json);
     const second = request(url, 'POST', '/act', JSON.stringify(message()), json);
     // Wait until the first has reached the policy (the second queues behind it in the server).
     for (let i = 0; i < 200 && release.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    const third = await request(url, 'GET', '/stats');
+    const third = await request(url, 'POST', '/act', JSON.stringify(message()), json);
     expect(third.status).toBe(503);
     expect(third.headers['retry-after']).toBe('1');
+    expect((await request(url, 'GET', '/stats')).status).toBe(200);
     gated = false;
     release.forEach((r) => r());
     expect((await first).status).toBe(200);
@@ -234,5 +236,131 @@ describe('parseActMessage', () => {
     expect(() => parseActMessage(message(17), cfg)).toThrow('at most 16 robots per request, got 17');
     expect(() => parseActMessage(message(1, { task: 'x'.repeat(1001) }), cfg)).toThrow('task: at most 1000 characters, got 1001');
     expect(() => parseActMessage({ ...message(), observation: { [STATE]: message().observation[STATE]! } }, cfg)).toThrow('expected at least one camera of observation.images.cam0');
+  });
+});
+
+/**
+ * Raw HTTP over a socket: the client controls every header byte and never sends more than `body`.
+ * Resolves when the server closes the connection, or after 3 s with closed: false.
+ */
+function rawRequest(port: number, head: string, body = ''): Promise<{ status: number; text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    const done = (closed: boolean) => resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0), text, closed });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      done(false);
+    }, 3000);
+    socket.on('data', (d) => (text += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      done(true);
+    });
+    socket.on('connect', () => socket.write(head + body));
+  });
+}
+
+describe('PolicyHttpServer caller checks and limits', () => {
+  let front: PolicyHttpServer;
+  let url: string;
+  let port: number;
+  let policy: FakePolicy;
+  const start = async (options: ConstructorParameters<typeof PolicyHttpServer>[1] = {}) => {
+    policy = new FakePolicy({ config, script: new Array(20).fill(0.9) });
+    front = new PolicyHttpServer(new PolicyServer(policy, { reuseSteps: 0 }), { maxBodyBytes: 64 * 1024, ...options });
+    ({ url, port } = await front.listen());
+  };
+  afterEach(async () => {
+    await front.close();
+  });
+  /** n clients that send headers and one byte of a 100-byte body, then nothing; once they are in. */
+  const slowClients = async (n: number) => {
+    const head = 'POST /act HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n';
+    const clients = Array.from({ length: n }, () => rawRequest(port, head, '{'));
+    for (let i = 0; i < 400 && front.bodiesInProgress < n; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(front.bodiesInProgress).toBe(n);
+    return clients;
+  };
+
+  it('refuses a Host that is not a name of this server (DNS rebinding) and foreign Origins', async () => {
+    await start();
+    const rebound = await request(url, 'POST', '/act', JSON.stringify(message()), { ...json, Host: 'attacker.example:8080' });
+    expect([rebound.status, rebound.body.error.message]).toEqual([403, "Host: 'attacker.example:8080' is not a name of this server (allowedHosts option)"]);
+    const crossSite = await request(url, 'POST', '/reset', undefined, { ...json, Origin: 'https://attacker.example' });
+    expect(crossSite.status).toBe(403);
+    expect(crossSite.body.error.message).toContain("Origin: 'https://attacker.example' is not allowed");
+    expect(policy.calls.reset).toBe(0);
+    expect((await request(url, 'GET', '/stats', undefined, { Host: `localhost:${port}`, Origin: `http://localhost:3000` })).status).toBe(200);
+    expect((await request(url, 'GET', '/stats', undefined, { Origin: 'null' })).status).toBe(403);
+    await front.close();
+    await start({ allowedHosts: ['robot.lan'], allowedOrigins: ['https://ui.example'] });
+    expect((await request(url, 'GET', '/stats', undefined, { Host: `robot.lan:${port}`, Origin: 'https://ui.example' })).status).toBe(200);
+  });
+
+  it('requires the JSON content type on state-changing routes, even without a body', async () => {
+    await start();
+    const form = await request(url, 'POST', '/reset');
+    expect([form.status, form.body.error.message]).toEqual([415, 'Content-Type: expected application/json, got none']);
+    const text = await request(url, 'POST', '/reset', '', { 'Content-Type': 'text/plain' });
+    expect(text.status).toBe(415);
+    expect(policy.calls.reset).toBe(0);
+  });
+
+  it('checks the optional API key', async () => {
+    expect(() => new PolicyHttpServer(new PolicyServer(new FakePolicy({ config })), { apiKey: 'short' })).toThrow('apiKey: expected a string of at least 16 characters');
+    await start({ apiKey: 'k'.repeat(32) });
+    const none = await request(url, 'GET', '/stats');
+    expect([none.status, none.headers['www-authenticate']]).toEqual([401, 'Bearer']);
+    expect((await request(url, 'GET', '/stats', undefined, { Authorization: `Bearer ${'k'.repeat(31)}x` })).status).toBe(401);
+    expect((await request(url, 'POST', '/act', JSON.stringify(message()), { ...json, Authorization: `Bearer ${'k'.repeat(32)}` })).status).toBe(200);
+  });
+
+  it('answers an oversize declared body 413 and closes the connection', async () => {
+    await start();
+    const r = await rawRequest(port, `POST /act HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n`, '{"a":');
+    expect(r.status).toBe(413);
+    expect(r.text.toLowerCase()).toContain('connection: close');
+    expect(r.closed).toBe(true);
+  });
+
+  it('times out a body that does not arrive (408, closed) and slow bodies never take inference slots', async () => {
+    await start({ bodyTimeoutMs: 300, maxConcurrent: 1 });
+    const slow = await slowClients(6);
+    const legit = await request(url, 'POST', '/act', JSON.stringify(message()), json);
+    expect(legit.status).toBe(200);
+    const results = await Promise.all(slow);
+    expect(results.map((r) => [r.status, r.closed])).toEqual(new Array(6).fill([408, true]));
+  });
+
+  it('bounds the bodies read at once (503 beyond maxPendingBodies)', async () => {
+    await start({ bodyTimeoutMs: 300, maxPendingBodies: 2 });
+    const slow = await slowClients(2);
+    const third = await request(url, 'POST', '/act', JSON.stringify(message()), json);
+    expect([third.status, third.body.error.message]).toEqual([503, 'server busy: 2 request bodies being read']);
+    await Promise.all(slow);
+    expect((await request(url, 'POST', '/act', JSON.stringify(message()), json)).status).toBe(200);
+  });
+
+  it('answers a policy error with its code; a non-finite chunk is a 500, never null actions', async () => {
+    await start();
+    const original = policy.predictActionChunk.bind(policy);
+    policy.predictActionChunk = async (batch, options) => {
+      const r = await original(batch, options);
+      if (r.actions.length > 0) r.actions[0]![0] = Number.POSITIVE_INFINITY;
+      return r;
+    };
+    const r = await request(url, 'POST', '/act', JSON.stringify(message()), json);
+    expect(r.status).toBe(500);
+    expect(r.body.error.code).toBe('ERR_SMOLVLA_NOT_FINITE');
+  });
+
+  it('refuses a state value that overflows float32 (1e39) naming the field', async () => {
+    await start();
+    const msg = message();
+    msg.observation[STATE] = { shape: [1, 3], dtype: 'float32', data: [0, 1e39, 0] };
+    const r = await request(url, 'POST', '/act', JSON.stringify(msg), json);
+    expect([r.status, r.body.error.field]).toEqual([400, `observation.${STATE}.data[1]`]);
   });
 });

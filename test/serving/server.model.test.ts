@@ -26,6 +26,11 @@ class TinyPolicy implements PolicyLike {
     this.previous = null;
   }
 
+  /** Robots of an Observation (its state's first axis); reuse steps call it. */
+  validate(batch: unknown): number {
+    return (batch as Observation).state.shape[0]!;
+  }
+
   /** (B, n, A) -> per robot n x ACTION_DIM (identity normalisation: a crop). */
   splitActions(t: Tensor): Float32Array[] {
     const [B, n, A] = t.shape as [number, number, number];

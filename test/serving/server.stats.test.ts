@@ -39,7 +39,7 @@ describe('ServingStats', () => {
         'hit-refine': { count: 1, meanMs: 4 },
         reuse: { count: 1, meanMs: 0 },
       },
-      missReasons: { first: 1, 'scene-changed': 1, 'queue-empty': 0 },
+      missReasons: { first: 1, 'scene-changed': 1, 'queue-empty': 0, rtc: 0 },
       threshold: 0.5,
     });
   });

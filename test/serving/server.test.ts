@@ -1,5 +1,6 @@
 /** PolicyServer's decision state machine against a scripted fake policy. */
 import { AdaptiveThreshold, PolicyServer, type ServerStepResult } from '../../lib/serving';
+import { Tensor } from '../../lib/tensor';
 import { ACTION_DIM, CHUNK, DELTA, FakePolicy, MODEL_DIM, chunkValue } from './fakePolicy';
 
 /** Robot 0's executed action as numbers. */
@@ -90,6 +91,31 @@ describe('PolicyServer reuse', () => {
     expect(r[2]!.similarity).toBeNull();
     expect(r.slice(0, 4).map((x) => act(x))).toEqual([row(1, 0), row(1, 1), row(1, 2), row(1, 3)]);
     expect(r.map((x) => x.stats.byKind.reuse.count)).toEqual([0, 0, 1, 2, 2, 2]);
+  });
+
+  it('validates the observation of a reuse step like any other', async () => {
+    const policy = new FakePolicy({ script: [0.9], config: { chunkSize: 8, nActionSteps: 8 } });
+    const server = new PolicyServer(policy, { reuseSteps: 2 });
+    await run(server, 2); // miss, hit: the next two calls would reuse
+    await expect(server.step(null)).rejects.toThrow('batch: expected an observation');
+    const twoRobots = { 'observation.state': Tensor.from(new Float32Array(6), [2, 3]) };
+    await expect(server.step(twoRobots)).rejects.toMatchObject({ code: 'ERR_SMOLVLA_ARGUMENT', message: expect.stringContaining('2 robot(s), but the queued actions are for 1') });
+    expect(server.pendingReuse).toBe(2);
+    expect((await server.step('obs')).decision.kind).toBe('reuse');
+    expect(policy.validated).toEqual([twoRobots, 'obs']);
+  });
+
+  it('never queues or serves a non-finite action', async () => {
+    const policy = new FakePolicy();
+    const original = policy.predictActionChunk.bind(policy);
+    policy.predictActionChunk = async (batch, options) => {
+      const r = await original(batch, options);
+      if (r.actions.length > 0) r.actions[0]![3] = Number.NaN;
+      return r;
+    };
+    const server = new PolicyServer(policy, { reuseSteps: 0 });
+    await expect(server.step('obs')).rejects.toMatchObject({ code: 'ERR_SMOLVLA_NOT_FINITE', message: expect.stringContaining("NaN in robot 0's actions (index 3)") });
+    expect(server.queuedActions).toBe(0);
   });
 
   it('does not reuse after a first call or when the queue is empty', async () => {

@@ -65,7 +65,9 @@ describe('smolvla-node train: command line', () => {
     for (const f of RUN_FLAGS) expect(help).toContain(`--${f.name}=<${f.type}>`);
     for (const field of CONFIG_FIELD_NAMES) expect(help).toContain(`--policy.${camelToSnake(field)}=<`);
     expect(help).toMatch(/--batch_size=<int>\s+samples per update \(default: 8\)/);
-    expect(help).toMatch(/--policy\.use_cls_head=<bool>.*\(default: True\)/);
+    expect(help).toMatch(/--policy\.use_cls_head=<bool>.*\(default: False\)/);
+    expect(help).toMatch(/--policy\.num_vlm_layers=<number>.*\(default: 16\)/);
+    expect(help).toMatch(/--job_name=<string>\s+accepted for LeRobot compatibility and ignored/);
     expect(help).toMatch(/--policy\.vicreg_lambda=<number>.*\(default: 25\)/);
     expect(help).toMatch(/--steps=<int>.*\(default: 100000\)/);
   });
@@ -80,7 +82,10 @@ describe('smolvla-node train: command line', () => {
       [['--config_path=x'], '--config_path is read only with --resume=true'],
       [['--policy.preset=huge'], '--policy.preset: expected tiny or smolvla'],
       [['--dataset.eval_split=1'], '--dataset.eval_split: expected a fraction in [0, 1)'],
-      [['--policy.num_cls_prefix=1', `--output_dir=${path.join(tempDir('usage'), 'run')}`], 'invalid policy configuration'],
+      [['--policy.preset=tiny', '--policy.num_cls_prefix=1', `--output_dir=${path.join(tempDir('usage'), 'run')}`], 'invalid policy configuration'],
+      [[`--output_dir=${path.join(tempDir('usage'), 'run2')}`], 'without --dataset.repo_id the built-in demo data is used: pass --policy.preset=tiny'],
+      [['--policy.preset=tiny', '--dataset.repo_id=a/b', `--output_dir=${path.join(tempDir('usage'), 'run3')}`], '--policy.preset=tiny is the toy model for the built-in demo data'],
+      [['--policy.path=lerobot/smolvla_base', '--dataset.repo_id=a/b', `--output_dir=${path.join(tempDir('usage'), 'run4')}`], 'huggingface-cli download lerobot/smolvla_base --local-dir ./smolvla_base'],
     ];
     for (const [argv, message] of cases) {
       const c = captureIO();
@@ -93,7 +98,7 @@ describe('smolvla-node train: command line', () => {
     const dir = tempDir('exists');
     fs.writeFileSync(path.join(dir, 'something'), 'x');
     const c = captureIO();
-    expect(await runTrain([`--output_dir=${dir}`, '--steps=1'], c.io)).toBe(2);
+    expect(await runTrain(['--policy.preset=tiny', `--output_dir=${dir}`, '--steps=1'], c.io)).toBe(2);
     expect(c.err()).toContain('already exists and is not empty');
   });
 
@@ -118,8 +123,18 @@ describe('smolvla-node train: command line', () => {
         '--batch_size=64',
         '--steps=200000',
         `--output_dir=${path.join(home, 'run')}`,
+        // LeRobot's tutorial flags that do not apply here: one warning line each.
+        '--job_name=my_smolvla',
+        '--wandb.enable=true',
+        '--policy.push_to_hub=false',
+        '--num_workers=8',
+        '--eval_freq=20000',
+        '--policy.repo_id=me/my_policy',
       ];
       expect(await runTrain(argv, c.io)).toBe(1);
+      for (const flag of ['job_name', 'wandb.enable', 'policy.push_to_hub', 'num_workers', 'eval_freq', 'policy.repo_id']) {
+        expect(c.err().split('\n').filter((l) => l.startsWith(`warning: --${flag} is ignored here (`))).toHaveLength(1);
+      }
       expect(c.err()).toContain(`LeRobot dataset 'your_dataset' not found: no meta/info.json in '${path.join(home, 'your_dataset')}'`);
     } finally {
       if (saved === undefined) delete process.env.HF_LEROBOT_HOME;
@@ -132,6 +147,7 @@ describe('smolvla-node train: command line', () => {
     const c = captureIO();
     const argv = [
       '--policy.type', 'smolvla',
+      '--policy.preset=tiny',
       '--policy.train_delta_expert=True',
       '--policy.use_cls_head=true',
       '--policy.num_cls_prefix=3',
@@ -191,7 +207,7 @@ describe('smolvla-node train: command line', () => {
   test('on a TTY: a progress bar with loss and steps/s; --save_checkpoint=false and --eval_steps', async () => {
     const out = path.join(tempDir('tty'), 'run');
     const c = captureIO(true);
-    const argv = ['--steps=3', '--batch_size=2', '--log_freq=1', '--eval_steps=2', '--max_eval_samples=4', '--save_checkpoint=false', `--output_dir=${out}`];
+    const argv = ['--policy.preset=tiny', '--steps=3', '--batch_size=2', '--log_freq=1', '--eval_steps=2', '--max_eval_samples=4', '--save_checkpoint=false', `--output_dir=${out}`];
     expect(await runTrain(argv, c.io)).toBe(0);
     expect(c.out()).toMatch(/train \|.*\| 3\/3 \| loss [0-9.]+ \| [0-9.]+ steps\/s \| lr /);
     expect(c.out()).not.toMatch(/^step 1\/3/m);

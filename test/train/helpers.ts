@@ -73,7 +73,12 @@ const ROOT = path.resolve(__dirname, '..', '..');
  * type check; cached on disk by content, so only the first child pays for it), so the child runs
  * exactly the code under test. `onStdout` sees the output as it comes.
  */
-export function runCliChild(args: string[], env: Record<string, string> = {}, onStdout?: (text: string, child: ChildProcess) => void): Promise<ChildResult> {
+export function runCliChild(
+  args: string[],
+  env: Record<string, string> = {},
+  onStdout?: (text: string, child: ChildProcess) => void,
+  onSpawn?: (child: ChildProcess) => void,
+): Promise<ChildResult> {
   const script = `
     const ts = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'typescript'))});
     const fs = require('fs');
@@ -103,6 +108,7 @@ export function runCliChild(args: string[], env: Record<string, string> = {}, on
   `;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, ...env, TRAIN_ARGS: JSON.stringify(args) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {

@@ -1,15 +1,18 @@
 /**
- * The same training on a real LeRobot dataset folder (v3.0: Parquet + MP4, written here with
- * writeLeRobotDataset from the synthetic episodes), then continued from its checkpoint with
- * --policy.path; and a checkpoint loaded with changed config fields.
+ * Training on a real LeRobot dataset folder (v3.0: Parquet + MP4, written here with
+ * writeLeRobotDataset from the synthetic episodes). A dataset never gets the toy preset: these runs
+ * fine-tune a small checkpoint fitted to the dataset through --policy.path (the usual way to train),
+ * then continue from the run's checkpoint; and a checkpoint loaded with changed config fields.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { runTrain } from '../../lib/cli/train';
 import { readConfig } from '../../lib/config';
-import { syntheticRecording, writeLeRobotDataset } from '../../lib/data';
-import { applyConfigOverrides, loadPolicy } from '../../lib/train/setup';
+import { openLeRobotDataset, syntheticRecording, writeLeRobotDataset } from '../../lib/data';
+import { SmolVLAModel } from '../../lib/model';
+import { tinyConfig } from '../../lib/train/presets';
+import { applyConfigOverrides, fitConfigToDataset, loadPolicy } from '../../lib/train/setup';
 import { fixturesDir } from '../helpers';
 import { captureIO, tempDir } from './helpers';
 
@@ -17,15 +20,20 @@ describe('training on a LeRobot dataset', () => {
   const tmp = tempDir('lerobot');
   const root = path.join(tmp, 'blocks');
   const out = path.join(tmp, 'run');
+  const small = path.join(tmp, 'small');
 
   beforeAll(async () => {
     const rec = syntheticRecording({ episodes: 3, episodeLength: 10, imageSize: [40, 30], seed: 4 });
     await writeLeRobotDataset(root, { version: 'v3.0', fps: rec.fps, episodes: rec.episodes, imageSize: rec.imageSize, cameraKeys: rec.cameraKeys });
+    const ds = await openLeRobotDataset({ repoId: 'local/blocks', root, chunkSize: tinyConfig().chunkSize });
+    const model = await SmolVLAModel.create(fitConfigToDataset(tinyConfig(), ds, new Set()), { seed: 3 });
+    await model.save(small);
+    await ds.close();
   });
 
-  test('a fresh tiny model takes the dataset features, trains, evaluates and checkpoints', async () => {
+  test('a small checkpoint fitted to the dataset fine-tunes, evaluates and checkpoints', async () => {
     const c = captureIO();
-    const argv = ['--dataset.repo_id=local/blocks', `--dataset.root=${root}`, '--dataset.eval_split=0.34', '--steps=4', '--batch_size=4', '--log_freq=2', '--save_freq=4', `--output_dir=${out}`];
+    const argv = [`--policy.path=${small}`, '--dataset.repo_id=local/blocks', `--dataset.root=${root}`, '--dataset.eval_split=0.34', '--steps=4', '--batch_size=4', '--log_freq=2', '--save_freq=4', `--output_dir=${out}`];
     expect({ code: await runTrain(argv, c.io), err: c.err() }).toEqual({ code: 0, err: expect.not.stringContaining('smolvla-node train:') });
     const ckpt = path.join(out, 'checkpoints', '000004', 'pretrained_model');
     const config = await readConfig(ckpt);

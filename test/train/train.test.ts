@@ -68,22 +68,33 @@ describe('training the delta expert on the synthetic dataset', () => {
     expect(fs.readlinkSync(path.join(ck, 'last'))).toBe('000030');
     expect(result.lastCheckpoint).toBe(path.join(ck, '000030'));
     for (const id of ['000020', '000030']) {
-      expect(fs.readdirSync(path.join(ck, id, 'pretrained_model')).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'train_config.json']);
+      expect(fs.readdirSync(path.join(ck, id, 'pretrained_model')).sort()).toEqual([
+        'config.json',
+        'model.safetensors',
+        'policy_postprocessor.json',
+        'policy_postprocessor_step_0_unnormalizer_processor.safetensors',
+        'policy_preprocessor.json',
+        'policy_preprocessor_step_5_normalizer_processor.safetensors',
+        'smolvla_node.json',
+        'tokenizer.json',
+        'tokenizer_config.json',
+        'train_config.json',
+      ]);
       expect(fs.readdirSync(path.join(ck, id, 'training_state')).sort()).toEqual([
         'loader_state.json',
         'metrics_state.json',
         'optimizer_param_groups.json',
+        'optimizer_param_names.json',
         'optimizer_state.safetensors',
-        'rng_state.json',
+        'rng_state.safetensors',
         'scheduler_state.json',
         'training_step.json',
       ]);
     }
     const state = (f: string) => JSON.parse(fs.readFileSync(path.join(ck, '000020', 'training_state', f), 'utf8'));
-    expect(state('training_step.json')).toEqual({ step: 20 });
-    expect(state('scheduler_state.json')).toMatchObject({ last_epoch: 20, type: 'cosine_decay_with_warmup', num_decay_steps: 30 });
+    expect(state('training_step.json')).toEqual({ step: 20, dp_world_size: 1, batch_size: 8, grad_accum_steps: 1 });
+    expect(state('scheduler_state.json')).toMatchObject({ last_epoch: 20, _step_count: 21, lr_lambdas: [null] });
     expect(state('loader_state.json')).toMatchObject({ seed: 3, batchSize: 8, epoch: 0, position: 160 });
-    expect(state('rng_state.json')).toMatchObject({ seed: 3 });
     expect(JSON.parse(fs.readFileSync(path.join(ck, '000020', 'pretrained_model', 'train_config.json'), 'utf8'))).toEqual({ note: 'test' });
   });
 

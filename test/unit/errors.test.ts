@@ -19,8 +19,8 @@ describe('native errors are JS Errors', () => {
       /argument 'x': expected a floating tensor of shape \(B, L, H, d\), got float32 \(2, 4\)/,
     );
     expect(() => ops.padVector(f(6, [1, 6]), 4)).toThrow(/argument 'vector': expected a last axis of at most new_dim = 4/);
-    expect(() => ops.resizeWithPad(f(12, [1, 3, 2, 2]), 0, 4)).toThrow(/argument 'width'/);
-    expect(() => ops.timeEmbedding(f(2, [2]), 7)).toThrow(/argument 'dim': expected a positive even width, got 7/);
+    expect(() => ops.resizeWithPad(f(12, [1, 3, 2, 2]), 0, 4)).toThrow(/width must be an integer in \[1, 65536\], got 0/);
+    expect(() => ops.timeEmbedding(f(2, [2]), 7)).toThrow(/dim must be even \(sin and cos halves\), got 7/);
   });
 
   it('refuses VICReg on a batch of one (the seeds FAQ NaN case)', () => {
@@ -52,7 +52,7 @@ describe('native errors are JS Errors', () => {
   it('keeps a separate process alive after a burst of bad calls', () => {
     // Plain JS against the raw addon, so the child needs no TypeScript toolchain.
     const script = `
-      const addon = require('node-gyp-build')(${JSON.stringify(packageRoot)});
+      const addon = require(${JSON.stringify(packageRoot)} + '/scripts/load-addon.js').loadAddon(${JSON.stringify(packageRoot)}).addon;
       const t = (n, shape) => addon.tensorFromBuffer(new Float32Array(n), shape, 'float32');
       let errors = 0;
       for (let i = 0; i < 50; i++) {

@@ -25,11 +25,14 @@ export interface OpenOptions {
   root?: string;
   /** Actions per sample (the policy's chunk_size). */
   chunkSize: number;
-  /** Largest allowed gap between a frame's timestamp and the decoded video frame; default 1/fps. */
+  /** Largest allowed gap between a frame's timestamp and the decoded video frame; default 1e-4 s, LeRobot's tolerance_s. */
   toleranceS?: number;
   /** Byte budget of decoded episodes kept in memory; default 512 MiB. */
   frameCacheBytes?: number;
 }
+
+/** LeRobotDataset's default tolerance_s: a decoded frame must lie this close to the queried time. */
+export const DEFAULT_TOLERANCE_S = 1e-4;
 
 const INDEX_COLUMNS = ['timestamp', 'frame_index', 'episode_index', 'index', 'task_index'] as const;
 
@@ -101,7 +104,7 @@ class LeRobotDataset implements Dataset {
       .filter(([, f]) => f.dtype === 'video' || f.dtype === 'image')
       .map(([k]) => k);
     this.episodes = rows.map((r) => ({ index: r.source.index, length: r.source.length, tasks: [...r.source.tasks] }));
-    this.tolerance = opts.toleranceS ?? 1 / info.fps;
+    this.tolerance = opts.toleranceS ?? DEFAULT_TOLERANCE_S;
     this.cache = new FrameCache(opts.frameCacheBytes ?? 512 * 1024 * 1024);
   }
 

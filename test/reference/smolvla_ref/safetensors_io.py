@@ -19,6 +19,7 @@ _DTYPES = {
     "I64": (torch.int64, np.dtype("<i8")),
     "I32": (torch.int32, np.dtype("<i4")),
     "BOOL": (torch.bool, np.dtype("u1")),
+    "U8": (torch.uint8, np.dtype("u1")),
 }
 _TORCH_TO_NAME = {v[0]: k for k, v in _DTYPES.items()}
 
