@@ -10,6 +10,7 @@ import { byteTokenizer } from '../train/byteTokenizer';
 import { tinyConfig } from '../train/presets';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec } from './flags';
 import type { CliIO } from './progress';
+import { SmolVLAError } from '../errors';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'policy.path', type: 'string', help: 'checkpoint folder (config.json, model.safetensors, statistics, tokenizer)' },
@@ -33,9 +34,9 @@ export function serveHelp(): string {
 }
 
 async function loadPolicy(path: string | undefined, builtin: string | undefined, seed: number): Promise<{ policy: SmolVLAPolicy; name: string }> {
-  if ((path === undefined) === (builtin === undefined)) throw new Error('serve: give exactly one of --policy.path=DIR or --policy.builtin=tiny');
+  if ((path === undefined) === (builtin === undefined)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'serve: give exactly one of --policy.path=DIR or --policy.builtin=tiny');
   if (builtin !== undefined) {
-    if (builtin !== 'tiny') throw new Error(`--policy.builtin: expected 'tiny', got '${builtin}'`);
+    if (builtin !== 'tiny') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--policy.builtin: expected 'tiny', got '${builtin}'`);
     return { policy: await SmolVLAPolicy.create(tinyConfig(), { seed, tokenizer: byteTokenizer() }), name: `builtin:tiny (seed ${seed})` };
   }
   return { policy: await SmolVLAPolicy.fromPretrained(path!), name: path! };

@@ -143,7 +143,7 @@ export class PolicyHttpServer implements AsyncDisposable {
     this.allowedHosts = new Set([...LOOPBACK, this.host.toLowerCase(), ...(options.allowedHosts ?? []).map((h) => hostName(h))]);
     this.allowedOrigins = new Set(options.allowedOrigins ?? []);
     if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey.length < 16)) {
-      throw new RangeError('PolicyHttpServer apiKey: expected a string of at least 16 characters');
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'PolicyHttpServer apiKey: expected a string of at least 16 characters');
     }
     this.apiKeyDigest = options.apiKey === undefined ? null : digest(options.apiKey);
     this.limits = options.limits ?? {};

@@ -27,6 +27,7 @@ import * as path from 'node:path';
 import { cpuRngState } from '../runtime';
 import { readSafetensors, writeSafetensors } from '../safetensors';
 import { Tensor, disposeAll } from '../tensor';
+import { SmolVLAError } from '../errors';
 
 export const OPTIMIZER_STATE = 'optimizer_state.safetensors';
 export const OPTIMIZER_PARAM_GROUPS = 'optimizer_param_groups.json';
@@ -59,7 +60,7 @@ function pythonJson(value: unknown): string {
   const text = JSON.stringify(value, null, 4);
   return `${text.replace(new RegExp(`"${FLOAT_MARK}([^"]*)"`, 'g'), (_, n: string) => {
     const v = Number(n);
-    if (!Number.isFinite(v)) throw new RangeError(`not a finite float: ${n}`);
+    if (!Number.isFinite(v)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `not a finite float: ${n}`);
     return Number.isInteger(v) && !/e/i.test(n) ? `${n}.0` : n;
   })}\n`;
 }
@@ -90,7 +91,7 @@ interface NativeState {
 async function readNativeState(file: string): Promise<NativeState> {
   const { tensors } = await readSafetensors(file);
   const step = tensors.get('step');
-  if (!step) throw new Error(`${file}: no 'step' tensor (not an optimizer state written by this project)`);
+  if (!step) throw new SmolVLAError('ERR_SMOLVLA_IO', `${file}: no 'step' tensor (not an optimizer state written by this project)`);
   const value = Number(step.toFloat32()[0]);
   const names = [...tensors.keys()].filter((k) => k.startsWith('exp_avg.')).map((k) => k.slice('exp_avg.'.length));
   return { step: value, names, tensors };
@@ -115,7 +116,7 @@ export async function writeLerobotOptimizerFiles(
   try {
     const entries = native.names.map((name) => {
       const i = index.get(name);
-      if (i === undefined) throw new Error(`optimizer state: '${name}' is not a parameter of the model`);
+      if (i === undefined) throw new SmolVLAError('ERR_SMOLVLA_IO', `optimizer state: '${name}' is not a parameter of the model`);
       return [i, name] as const;
     });
     entries.sort((a, b) => a[0] - b[0]);
@@ -225,12 +226,12 @@ export async function nativeOptimizerFileFrom(dir: string, moduleOrder: readonly
       const m = /^state\.(\d+)\.(exp_avg|exp_avg_sq|step)$/.exec(key);
       if (!m) continue;
       const name = order[Number(m[1])];
-      if (name === undefined) throw new Error(`${source}: '${key}' indexes parameter ${m[1]}, the model has ${order.length}`);
+      if (name === undefined) throw new SmolVLAError('ERR_SMOLVLA_IO', `${source}: '${key}' indexes parameter ${m[1]}, the model has ${order.length}`);
       if (m[2] === 'step') steps.add(Number(t.toFloat32()[0]));
       else out.set(`${m[2]}.${name}`, t);
     }
-    if (steps.size === 0) throw new Error(`${source}: no 'state.<i>.step' entries (an optimizer that never stepped, or not LeRobot's format)`);
-    if (steps.size > 1) throw new Error(`${source}: parameters were updated different numbers of times (${[...steps].join(', ')}); this optimizer keeps one step count`);
+    if (steps.size === 0) throw new SmolVLAError('ERR_SMOLVLA_IO', `${source}: no 'state.<i>.step' entries (an optimizer that never stepped, or not LeRobot's format)`);
+    if (steps.size > 1) throw new SmolVLAError('ERR_SMOLVLA_IO', `${source}: parameters were updated different numbers of times (${[...steps].join(', ')}); this optimizer keeps one step count`);
     const step = [...steps][0]!;
     const stepTensor = Tensor.from(BigInt64Array.of(BigInt(step)), []);
     created.push(stepTensor);

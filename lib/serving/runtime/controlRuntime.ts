@@ -297,7 +297,7 @@ export class ControlRuntime {
   }
 
   private report(err: unknown): void {
-    const e = err instanceof Error ? err : new Error(String(err));
+    const e = err instanceof Error ? err : new SmolVLAError('ERR_SMOLVLA', String(err));
     if (this.onError) this.onError(e);
   }
 

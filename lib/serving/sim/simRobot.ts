@@ -8,6 +8,7 @@
 import type { RobotObservation } from '../../policy/inputs';
 import type { RuntimeRobot } from '../runtime/controlRuntime';
 import { sceneCamera, type SceneCamera } from '../../data/scene';
+import { SmolVLAError } from '../../errors';
 
 export interface SimRobotOptions {
   /** Camera key (default 'observation.images.top'). */
@@ -39,10 +40,10 @@ export class SimRobot implements RuntimeRobot {
 
   constructor(options: SimRobotOptions = {}) {
     const camera = options.camera ?? 'observation.images.top';
-    if (!camera.startsWith('observation.images.')) throw new RangeError(`SimRobot camera: expected an 'observation.images.<name>' key, got '${camera}'`);
+    if (!camera.startsWith('observation.images.')) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `SimRobot camera: expected an 'observation.images.<name>' key, got '${camera}'`);
     this.camera = camera as `observation.images.${string}`;
     this.sceneEvery = options.sceneEvery ?? 45;
-    if (!Number.isInteger(this.sceneEvery) || this.sceneEvery < 2) throw new RangeError(`SimRobot sceneEvery: expected an integer >= 2, got ${String(this.sceneEvery)}`);
+    if (!Number.isInteger(this.sceneEvery) || this.sceneEvery < 2) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `SimRobot sceneEvery: expected an integer >= 2, got ${String(this.sceneEvery)}`);
     this.task = options.task ?? 'stack the blocks';
     this.tokens = options.tokens ?? null;
     this.cam = sceneCamera(options.width ?? 64, options.height ?? 64, options.seed ?? 0);

@@ -118,7 +118,7 @@ export class RemotePolicy implements ChunkPolicy {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = options.apiKey ? { Authorization: `Api-Key ${options.apiKey}` } : {};
       const ws = new WebSocket(url, { headers, perMessageDeflate: false, maxPayload: wire.maxFrameBytes, handshakeTimeout: timeoutMs });
-      const timer = setTimeout(() => finish(new Error('timed out waiting for the metadata frame')), timeoutMs);
+      const timer = setTimeout(() => finish(new SmolVLAError('ERR_SMOLVLA_PROTOCOL', 'timed out waiting for the metadata frame')), timeoutMs);
       const finish = (err: Error | null, metadata?: Record<string, unknown>) => {
         clearTimeout(timer);
         ws.removeAllListeners();
@@ -144,11 +144,11 @@ export class RemotePolicy implements ChunkPolicy {
         finish(
           status === 401
             ? new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `apiKey: the server at ${url} refused the ${options.apiKey ? 'given' : 'missing'} API key (HTTP 401)`)
-            : new Error(`the server refused the connection: HTTP ${status}`),
+            : new SmolVLAError('ERR_SMOLVLA_PROTOCOL', `the server refused the connection: HTTP ${status}`),
         );
       });
       ws.once('error', (err) => finish(err));
-      ws.once('close', (code) => finish(new Error(`closed during the handshake (${code})`)));
+      ws.once('close', (code) => finish(new SmolVLAError('ERR_SMOLVLA_PROTOCOL', `closed during the handshake (${code})`)));
     });
   }
 
