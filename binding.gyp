@@ -19,7 +19,6 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter"],
       "libraries": [
         "-L<!(node scripts/libtorch.js libdirs)",
-        "-Wl,-rpath,<!(node scripts/libtorch.js libdirs)",
         "-ltorch", "-ltorch_cpu", "-lc10"
       ],
       "xcode_settings": {

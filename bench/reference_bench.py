@@ -2,7 +2,10 @@
 and the same thread count as the native run. Prints one JSON object.
 
 usage: /usr/bin/python3 bench/reference_bench.py '{"threads": 2, "size": "full", "batch": 1, "repeats": 3}' (float32)
+Optional keys: "device" ("cuda:0": timed with synchronisation, torch.compile tried first) and
+"dtype" ("bfloat16": torch.autocast on a GPU).
 """
+import contextlib
 import json
 import os
 import resource
@@ -35,28 +38,55 @@ def main():
     torch.set_num_threads(args["threads"])
     torch.manual_seed(0)
     cfg = config_for(args["size"])
-    policy = SmolVLAPolicy(cfg).eval()
+    device = torch.device(args.get("device", "cpu"))
+    policy = SmolVLAPolicy(cfg).eval().to(device)
     model = policy.model
     b = args["batch"]
     side = cfg.resize_imgs_with_padding[1]
-    images = [torch.rand(b, 3, side, side) * 2 - 1]
-    img_masks = [torch.ones(b, dtype=torch.bool)]
-    tokens = torch.randint(0, cfg.text.vocab_size, (b, 48))
-    lang_masks = torch.ones(b, 48, dtype=torch.bool)
-    state = torch.randn(b, cfg.max_state_dim)
-    noise = torch.randn(b, cfg.chunk_size, cfg.max_action_dim)
+    images = [(torch.rand(b, 3, side, side) * 2 - 1).to(device)]
+    img_masks = [torch.ones(b, dtype=torch.bool, device=device)]
+    tokens = torch.randint(0, cfg.text.vocab_size, (b, 48)).to(device)
+    lang_masks = torch.ones(b, 48, dtype=torch.bool, device=device)
+    state = torch.randn(b, cfg.max_state_dim).to(device)
+    noise = torch.randn(b, cfg.chunk_size, cfg.max_action_dim).to(device)
+    gpu = device.type == "cuda"
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if gpu and args.get("dtype") == "bfloat16"
+        else contextlib.nullcontext()
+    )
+    prefix_pass, integrate, compiled = model.prefix_pass, model.integrate, None
+
+    def run():
+        sync()
+        t0 = time.perf_counter()
+        _, cache, pads = prefix_pass(images, img_masks, tokens, lang_masks, state)
+        sync()
+        t1 = time.perf_counter()
+        integrate(pads, cache, noise)
+        sync()
+        return t1 - t0, time.perf_counter() - t1
+
     prefix_s, decode_s = [], []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast:
+        if gpu:  # torch.compile where it works, else eager (and say which)
+            try:
+                prefix_pass, integrate = torch.compile(model.prefix_pass), torch.compile(model.integrate)
+                run()
+                compiled = "torch.compile"
+            except Exception as err:  # noqa: BLE001 - any compile failure means eager
+                prefix_pass, integrate = model.prefix_pass, model.integrate
+                compiled = f"eager (torch.compile failed: {type(err).__name__}: {str(err).splitlines()[0][:200]})"
         for _ in range(args["repeats"] + 1):  # the first run warms up
-            t0 = time.perf_counter()
-            _, cache, pads = model.prefix_pass(images, img_masks, tokens, lang_masks, state)
-            t1 = time.perf_counter()
-            model.integrate(pads, cache, noise)
-            t2 = time.perf_counter()
-            prefix_s.append(t1 - t0)
-            decode_s.append(t2 - t1)
+            p, d = run()
+            prefix_s.append(p)
+            decode_s.append(d)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"prefix_s": prefix_s[1:], "decode_s": decode_s[1:], "peak_rss_mb": peak_mb, "torch": torch.__version__}))
+    out = {"prefix_s": prefix_s[1:], "decode_s": decode_s[1:], "peak_rss_mb": peak_mb, "torch": torch.__version__}
+    if compiled:
+        out["compiled"] = compiled
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

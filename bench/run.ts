@@ -3,7 +3,18 @@
  * timed here and with the PyTorch reference (test/reference) on the same work and thread count, in
  * the same run, next to the machine's matrix roof measured in-process.
  *
- * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small] [--json out.json]
+ * Then the cost of serving over the network (bench/serving.ts): the WebSocket protocol's per-call
+ * overhead versus in-process, for the tiny demo model and the full-size shape, and the throughput of
+ * 4 concurrent clients.
+ *
+ * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small|realtime] [--json out.json]
+ *                          [--serving include|skip|only] [--serving_size tiny|full|both] [--device cpu|cuda:N] [--ticks N]
+ * On a GPU (--device cuda:N) both sides run there and only whole chunks are timed (kernels run
+ * asynchronously, so a stage's wall time is not its GPU time); ours includes downloading the
+ * actions, the reference synchronises. The reference runs bfloat16 under torch.autocast and tries
+ * torch.compile (falling back to eager, and saying so, where compiling fails).
+ * Then the real-time table (bench/realtime.ts): sync vs async control loops, full-size model, 30 Hz
+ * (on the CPU).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -11,6 +22,8 @@ import * as path from 'node:path';
 
 import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, Tensor, type SmolVLAConfig } from '../lib/index';
 import { chunkFlops } from './flops';
+import { realtimeBench } from './realtime';
+import { servingBench } from './serving';
 
 interface Args {
   threads: number;
@@ -18,10 +31,15 @@ interface Args {
   dtype: 'float32' | 'bfloat16';
   only?: string;
   json?: string;
+  serving: 'include' | 'skip' | 'only';
+  servingSize: 'tiny' | 'full' | 'both';
+  device: string;
+  /** Ticks of each real-time loop. */
+  ticks: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32' };
+  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32', serving: 'include', servingSize: 'both', device: 'cpu', ticks: 300 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
@@ -31,6 +49,10 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--dtype' && (value === 'float32' || value === 'bfloat16')) args.dtype = value;
     else if (flag === '--only') args.only = value;
     else if (flag === '--json') args.json = value;
+    else if (flag === '--ticks') args.ticks = Number(value);
+    else if (flag === '--device' && value) args.device = value;
+    else if (flag === '--serving' && (value === 'include' || value === 'skip' || value === 'only')) args.serving = value;
+    else if (flag === '--serving_size' && (value === 'tiny' || value === 'full' || value === 'both')) args.servingSize = value;
     else throw new Error(`unknown or invalid argument ${argv[i]} (see the header of bench/run.ts)`);
   }
   return args;
@@ -59,7 +81,7 @@ function peakRssMb(): number {
 }
 
 async function ours(config: SmolVLAConfig, args: Args) {
-  const model = await SmolVLAModel.create(config, { seed: 0, dtype: args.dtype });
+  const model = await SmolVLAModel.create(config, { seed: 0, dtype: args.dtype, device: args.device });
   const side = config.resizeImgsWithPadding[1];
   const obs = {
     images: [Tensor.from(Float32Array.from({ length: 3 * side * side }, (_, i) => Math.sin(i) * 0.9), [1, 3, side, side])],
@@ -76,6 +98,7 @@ async function ours(config: SmolVLAConfig, args: Args) {
     const cache = await model.prefix(obs);
     const t1 = performance.now();
     const { actions } = await model.sample(cache);
+    if (args.device !== 'cpu') actions.data(); // the download waits for the GPU's queued work
     const t2 = performance.now();
     // Refine mode's cost: one delta-expert step on a queued chunk against the cache.
     const v = await model.deltaStep(cache, actions);
@@ -94,13 +117,17 @@ async function ours(config: SmolVLAConfig, args: Args) {
 
 function reference(size: string, args: Args) {
   const script = path.join(__dirname, '..', '..', 'bench', 'reference_bench.py');
-  const r = spawnSync('/usr/bin/python3', [script, JSON.stringify({ threads: args.threads, size, batch: 1, repeats: args.repeats })], {
+  // On the CPU Debian's python3-torch is the reference; on a GPU machine the python3 holding CUDA torch.
+  const python = args.device === 'cpu' ? '/usr/bin/python3' : (process.env.PYTHON ?? 'python3');
+  const job = { threads: args.threads, size, batch: 1, repeats: args.repeats, device: args.device, dtype: args.dtype };
+  const r = spawnSync(python, [script, JSON.stringify(job)], {
     encoding: 'utf8',
     // The same BLAS settings as this process (threads, OPENBLAS_THREAD_TIMEOUT from lib/native.ts).
     env: { ...process.env, OPENBLAS_NUM_THREADS: String(args.threads), OMP_NUM_THREADS: String(args.threads) },
   });
   if (r.status !== 0) throw new Error(`PyTorch reference failed (is python3-torch installed?):\n${r.stderr}`);
-  const j = JSON.parse(r.stdout) as { prefix_s: number[]; decode_s: number[]; peak_rss_mb: number; torch: string };
+  const j = JSON.parse(r.stdout) as { prefix_s: number[]; decode_s: number[]; peak_rss_mb: number; torch: string; compiled?: string };
+  if (j.compiled) console.log(`PyTorch reference: ${j.compiled}`);
   return { prefix: median(j.prefix_s), denoise: median(j.decode_s), peakMb: j.peak_rss_mb, torch: j.torch };
 }
 
@@ -134,13 +161,31 @@ function servingCosts(size: string, t: { prefix: number; denoise: number; delta:
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   setNumThreads(args.threads);
-  const roof = Math.max(matmulThroughput(1024, 768, 3072, args.dtype, 1), matmulThroughput(1024, 960, 2560, args.dtype, 1));
-  const roofSmallM = matmulThroughput(50, 720, 2048, args.dtype, 1);
-  console.log(`threads ${args.threads}, dtype ${args.dtype}`);
+  const results: Record<string, unknown> = { threads: args.threads, dtype: args.dtype };
+  if (args.serving !== 'only') await modelBench(args, results);
+  if (args.serving !== 'skip') {
+    console.log('\nServing over the network (openpi WebSocket protocol, loopback)');
+    const sizes = args.servingSize === 'both' ? (['tiny', 'full'] as const) : [args.servingSize];
+    const rows = [];
+    for (const size of sizes) rows.push(...(await servingBench(size, args.repeats)));
+    console.table(rows);
+    results.network = rows;
+  }
+  if (args.serving !== 'only' && (!args.only || args.only === 'realtime')) {
+    console.log('');
+    await realtimeBench({ config: configFor('full'), ticks: args.ticks, fps: 30 }, (line) => console.log(line));
+  }
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
+}
+
+async function modelBench(args: Args, results: Record<string, unknown>): Promise<void> {
+  const roof = Math.max(matmulThroughput(1024, 768, 3072, args.dtype, 1, args.device), matmulThroughput(1024, 960, 2560, args.dtype, 1, args.device));
+  const roofSmallM = matmulThroughput(50, 720, 2048, args.dtype, 1, args.device);
+  console.log(`threads ${args.threads}, dtype ${args.dtype}, device ${args.device}`);
   console.log(`matrix roof (at::linear, in-process): ${roof.toFixed(1)} GFLOP/s at M=1024; ${roofSmallM.toFixed(1)} GFLOP/s at M=50 (decode-shaped)`);
   const rows: Array<Record<string, string | number>> = [];
   const serving: Array<Array<Record<string, string>>> = [];
-  const results: Record<string, unknown> = { threads: args.threads, dtype: args.dtype, roofGflops: roof, roofSmallMGflops: roofSmallM };
+  Object.assign(results, { roofGflops: roof, roofSmallMGflops: roofSmallM });
   for (const size of ['small', 'full']) {
     if (args.only && args.only !== size) continue;
     const config = configFor(size);
@@ -148,7 +193,8 @@ async function main(): Promise<void> {
     const a = await ours(config, args);
     // The reference mirrors LeRobot's float32 modules; its bfloat16 mixed-precision casts are not
     // ported, so bfloat16 runs are measured against the bfloat16 roof only.
-    const b = args.dtype === 'float32' ? reference(size, args) : { prefix: NaN, denoise: NaN, peakMb: NaN, torch: 'n/a' };
+    // On a GPU the reference's bfloat16 is torch.autocast.
+    const b = args.dtype === 'float32' || args.device !== 'cpu' ? reference(size, args) : { prefix: NaN, denoise: NaN, peakMb: NaN, torch: 'n/a' };
     const stage = (name: string, mine: number, theirs: number, f: number) => {
       const has = Number.isFinite(theirs);
       rows.push({
@@ -163,19 +209,24 @@ async function main(): Promise<void> {
         'torch % roof': has ? ((100 * f) / theirs / 1e9 / roof).toFixed(0) : '-',
       });
     };
-    stage('prefix', a.prefix, b.prefix, flops.prefix);
-    stage('denoise x' + config.numSteps, a.denoise, b.denoise, flops.denoise);
+    if (args.device === 'cpu') {
+      stage('prefix', a.prefix, b.prefix, flops.prefix);
+      stage('denoise x' + config.numSteps, a.denoise, b.denoise, flops.denoise);
+    }
     stage('chunk', a.prefix + a.denoise, b.prefix + b.denoise, flops.total);
     rows.push({ config: size, stage: 'peak RSS MB', 'ours ms': a.peakMb.toFixed(0), 'torch ms': Number.isFinite(b.peakMb) ? b.peakMb.toFixed(0) : '-' });
     results[size] = { ours: a, torch: b, flops };
     serving.push(servingCosts(size, a));
   }
+  if (rows.length > 0) printTimings(rows, serving);
+  results.serving = serving;
+}
+
+function printTimings(rows: Array<Record<string, string | number>>, serving: Array<Array<Record<string, string>>>): void {
   console.table(rows);
   console.log('ratio < 1: ours is faster. % roof: achieved matrix FLOP rate over the in-process GEMM roof.');
   console.log('\nServing: cost of one control step by decision, and a loop that predicts every step');
   console.table(serving.flat());
-  results.serving = serving;
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
 }
 
 main().catch((err: unknown) => {

@@ -19,6 +19,12 @@ export type ErrorCode =
   | 'ERR_SMOLVLA_DISPOSED'
   /** libtorch refused an operation (from native code). */
   | 'ERR_SMOLVLA_TORCH'
+  /** Memory ran out (host, or a GPU: CUDA out of memory); the model stays usable. */
+  | 'ERR_SMOLVLA_OOM'
+  /** A CUDA failure reported by libtorch (launch error, illegal access, no kernel for this GPU). */
+  | 'ERR_SMOLVLA_CUDA'
+  /** No native binary loads against the libtorch found (the message says what to build). */
+  | 'ERR_SMOLVLA_ADDON'
   /** Anything else. */
   | 'ERR_SMOLVLA';
 

@@ -1,6 +1,6 @@
 /**
- * Loads the native addon (prebuild for this platform first, then the local build) and declares its
- * raw interface. Everything else in lib/ goes through the typed wrappers, never through this file's
+ * Loads the native addon (the local build or the prebuild matching the libtorch found, see
+ * scripts/load-addon.js) and declares its raw interface. Everything else in lib/ goes through the typed wrappers, never through this file's
  * loose types directly.
  */
 import * as fs from 'node:fs';
@@ -157,7 +157,7 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   manualSeed(seed: number): void;
   buildInfo(): NativeBuildInfo;
-  matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number): number;
+  matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number, device?: string): number;
   makeAtt2dMasks(pad: NativeTensor, marks: NativeTensor): NativeTensor;
   makeAtt2dMasksWithCls(
     pad: NativeTensor,
@@ -202,43 +202,14 @@ function findPackageRoot(): string {
 
 export const packageRoot = findPackageRoot();
 
-function explainLoadFailure(cause: unknown): Error {
-  const infoFile = path.join(packageRoot, 'build', 'torch-info.json');
-  let builtWith = 'no local build found (build/torch-info.json is missing)';
-  if (fs.existsSync(infoFile)) {
-    const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as { version: string; source: string; libdir: string };
-    builtWith = `built against libtorch ${info.version} from ${info.source} (${info.libdir})`;
-  }
-  const message =
-    `smolvla-node: the native addon could not be loaded: ${(cause as Error).message}\n` +
-    `  The addon is ${builtWith}. A binary only loads against the libtorch it was built with.\n` +
-    `  Rebuild it for the libtorch you have: (cd ${packageRoot} && npm run build:native)\n` +
-    `  (set LIBTORCH=/path/to/libtorch to choose one; see README "Building from source").`;
-  return new SmolVLAError('ERR_SMOLVLA', message, { cause });
-}
-
-/**
- * A binary only works with the libtorch it was built against: when the library loaded
- * at run time lives elsewhere than the one recorded at build time, say so with the rebuild command.
- */
-function checkTorchLocation(addon: NativeAddon): void {
-  const infoFile = path.join(packageRoot, 'build', 'torch-info.json');
-  const loaded = addon.buildInfo().torchLibrary;
-  if (!loaded || !fs.existsSync(infoFile)) return;
-  const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as { libdir: string; version: string };
-  const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : p);
-  if (info.libdir && path.dirname(real(loaded)) !== real(info.libdir) && process.env.SMOLVLA_ALLOW_TORCH_MISMATCH !== '1') {
-    throw new SmolVLAError('ERR_SMOLVLA',
-      `smolvla-node: the addon was built against libtorch ${info.version} in ${info.libdir} but loaded ${loaded}.\n` +
-        `  Rebuild it for the libtorch you use: (cd ${packageRoot} && npm run build:native)\n` +
-        '  (or set SMOLVLA_ALLOW_TORCH_MISMATCH=1 if both are the same build).',
-    );
-  }
+/** The addon loader shared with the install hook (scripts/load-addon.js, plain JS). */
+interface AddonLoader {
+  loadAddon(root: string): { addon: unknown; binary: { kind: string; file: string; key: string }; torch: { libdir: string; key: string } };
 }
 
 function load(): NativeAddon {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  const loader = require(path.join(packageRoot, 'scripts', 'load-addon.js')) as AddonLoader;
   // A pthread OpenBLAS keeps its workers spinning for ~2^28 cycles after each GEMM, where they steal
   // the cores from libtorch's own threads in the element-wise work between GEMMs; 2^4 cycles lets
   // them sleep at once. OpenBLAS reads the variable once, while the addon's libraries load, so it is
@@ -246,16 +217,13 @@ function load(): NativeAddon {
   // it. A value the user set wins.
   const borrowed = process.env.OPENBLAS_THREAD_TIMEOUT === undefined;
   if (borrowed) process.env.OPENBLAS_THREAD_TIMEOUT = '4';
-  let addon: NativeAddon;
   try {
-    addon = nodeGypBuild(packageRoot) as NativeAddon;
-  } catch (err) {
-    throw explainLoadFailure(err);
+    // Finds libtorch ($LIBTORCH, Python torch, system), loads it, then the binary built for its
+    // version and flavour; otherwise throws one Error (code ERR_SMOLVLA_ADDON) with the source-build command.
+    return loader.loadAddon(packageRoot).addon as NativeAddon;
   } finally {
     if (borrowed) delete process.env.OPENBLAS_THREAD_TIMEOUT;
   }
-  checkTorchLocation(addon);
-  return addon;
 }
 
 export const native: NativeAddon = load();

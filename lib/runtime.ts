@@ -43,13 +43,15 @@ export function buildInfo(): NativeBuildInfo {
 
 /**
  * Measured GEMM throughput (GFLOP/s) of an (m, k) x (k, n) product in `dtype` through libtorch's
- * linear, with the current thread count: the roof benchmarks compare against.
+ * linear, with the current thread count (CPU) or on `device` ('cuda:N'): the roof benchmarks
+ * compare against. An allocation that does not fit throws with code ERR_SMOLVLA_OOM.
  */
-export function matmulThroughput(m: number, k: number, n: number, dtype: 'float32' | 'bfloat16' = 'float32', seconds = 1): number {
+export function matmulThroughput(m: number, k: number, n: number, dtype: 'float32' | 'bfloat16' = 'float32', seconds = 1, device = 'cpu'): number {
   intArg('m', m, 1, MAX_MATMUL_SIDE);
   intArg('k', k, 1, MAX_MATMUL_SIDE);
   intArg('n', n, 1, MAX_MATMUL_SIDE);
   choiceArg('dtype', dtype, ['float32', 'bfloat16'] as const);
   numberArg('seconds', seconds, { min: 0, max: MAX_MATMUL_SECONDS });
-  return native.matmulThroughput(m, k, n, dtype, seconds);
+  if (typeof device !== 'string') throw argumentError('device', "a device string ('cpu', 'cuda', 'cuda:N')", device);
+  return native.matmulThroughput(m, k, n, dtype, seconds, device);
 }

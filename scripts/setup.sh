@@ -26,6 +26,10 @@ fi
 # ffmpeg decodes LeRobot dataset videos; python3-torch runs the PyTorch reference (fixtures, bench).
 command -v ffmpeg >/dev/null || packages+=(ffmpeg)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || packages+=(python3-torch)
+# The WebSocket serving tests talk to the server from Python as openpi's clients do.
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || packages+=(python3-numpy)
+/usr/bin/python3 -c 'import msgpack' >/dev/null 2>&1 || packages+=(python3-msgpack)
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || packages+=(python3-websockets)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "smolvla-node setup: installing ${packages[*]}"
   export DEBIAN_FRONTEND=noninteractive

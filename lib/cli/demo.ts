@@ -1,29 +1,34 @@
 /**
- * `smolvla-node demo`: the main job on the built-in default. A robot control loop drives a small
- * built-in SmolVLA (random weights from a seed; nothing is downloaded) with a synthetic camera
- * whose scene changes at known steps. It calibrates the CLS threshold on this model, then serves
- * every control step through the PolicyServer (miss / hit-skip / hit-refine / reuse), printing the
- * similarity and cache decision per step, the final statistics, and an HTML report.
+ * `smolvla-node demo`: the real-time control loop on the built-in default. A simulated robot (the
+ * synthetic camera whose scene changes at known ticks, a moving target, joints following the
+ * actions) runs at --fps; a small built-in SmolVLA (random weights from a seed; nothing is
+ * downloaded) computes chunks. The demo calibrates the CLS threshold on this model, runs the
+ * asynchronous ControlRuntime (the default) and the synchronous loop (one PolicyServer step per
+ * control step, the robot waiting), prints both loops' table and the line
+ * `idle ticks: async A % vs sync S %`, and writes an HTML report.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { SmolVLAPolicy, type RobotObservation } from '../policy';
-import { calibratePolicy, PolicyServer, servingReportHtml, type KindSummary } from '../serving';
+import { SmolVLAPolicy } from '../policy';
+import { AGGREGATE_NAMES, calibratePolicy, compareLoops, formatRunTable, realtimeReportHtml, SimRobot, type AggregateName, type RequestRecord } from '../serving';
 import { buildInfo, setNumThreads } from '../runtime';
 import { byteTokenizer } from '../train/byteTokenizer';
 import { tinyConfig, TINY_CAMERA } from '../train/presets';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec } from './flags';
 import type { CliIO } from './progress';
-import { sceneCamera } from '../data/scene';
 import { SmolVLAError } from '../errors';
 
 const FLAGS: readonly FlagSpec[] = [
-  { name: 'steps', type: 'int', default: 48, help: 'control steps to run' },
-  { name: 'scene_every', type: 'int', default: 12, help: 'the scene changes every this many steps' },
+  { name: 'ticks', type: 'int', default: 240, help: 'control ticks each loop runs' },
+  { name: 'fps', type: 'int', default: 30, help: 'control rate (ticks per second)' },
+  { name: 'scene_every', type: 'int', default: 60, help: 'the scene changes every this many ticks' },
+  { name: 'sync', type: 'bool', default: false, help: 'print the synchronous loop step by step (the asynchronous one runs too, for the comparison)' },
   { name: 'hit_mode', type: 'string', default: 'refine', help: "what a cache hit does: 'skip' (keep the queued chunk) or 'refine' (one delta-expert step on it)" },
-  { name: 'reuse_steps', type: 'int', default: 2, help: 'calls after a hit that also skip the prefix pass' },
-  { name: 'adaptive', type: 'bool', default: false, help: 'let the adaptive controller move the threshold' },
+  { name: 'reuse_steps', type: 'int', default: 2, help: 'control steps after a hit that may reuse its prefix cache' },
+  { name: 'threshold_g', type: 'string', default: '0.5', help: 'chunk_size_threshold: ask for a chunk when queue / chunk <= this' },
+  { name: 'aggregate', type: 'string', default: 'weighted_average', help: 'weighted_average, latest_only, average or conservative' },
+  { name: 'detect_k', type: 'int', default: 15, help: 'a scene change counts as detected when flagged within this many ticks' },
   { name: 'seed', type: 'int', default: 0, help: 'model weights and camera noise' },
   { name: 'threads', type: 'int', default: 2, help: 'libtorch threads' },
   { name: 'out', type: 'string', default: 'smolvla-demo-report.html', help: 'HTML report path' },
@@ -34,6 +39,11 @@ export function demoHelp(): string {
   return `usage: smolvla-node demo [--flag=value ...]\n\n${formatFlagHelp([{ title: 'demo flags', specs: FLAGS }])}`;
 }
 
+function requestLine(r: RequestRecord, observedAt: number, sceneAt: (t: number) => number): string {
+  const sim = r.similarity === null ? '   -  ' : r.similarity.toFixed(4);
+  return `${String(observedAt).padStart(5)}  ${String(sceneAt(observedAt)).padStart(5)}  ${String(r.decision ?? r.outcome).padEnd(11)}  ${sim.padStart(10)}  ${(r.computeMs ?? 0).toFixed(0).padStart(6)}  ${String(r.actions).padStart(7)}`;
+}
+
 export async function runDemo(argv: readonly string[], io: CliIO): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout.write(demoHelp());
@@ -41,78 +51,77 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
   }
   const parsed = parseFlags(argv, FLAGS);
   const flag = <T>(name: string): T => flagValue<T>(parsed.values, FLAGS, name);
-  const steps = flag<number>('steps');
+  const ticks = flag<number>('ticks');
+  const fps = flag<number>('fps');
   const sceneEvery = flag<number>('scene_every');
   const hitMode = flag<string>('hit_mode');
+  const g = Number(flag<string>('threshold_g'));
   if (hitMode !== 'skip' && hitMode !== 'refine') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--hit_mode: expected 'skip' or 'refine', got '${hitMode}'`);
-  if (steps < 2 || sceneEvery < 2) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', '--steps and --scene_every must be at least 2');
+  if (ticks < 2 || sceneEvery < 2 || fps < 1) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', '--ticks and --scene_every must be at least 2, --fps at least 1');
+  if (!(g >= 0 && g <= 1)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--threshold_g: expected a number in [0, 1], got '${flag<string>('threshold_g')}'`);
   setNumThreads(flag<number>('threads'));
   const out = (line: string) => io.stdout.write(`${line}\n`);
+  const seed = flag<number>('seed');
 
   const info = buildInfo();
-  out(`smolvla-node demo: libtorch ${info.torchVersion} (${info.torchSource}), ${flag<number>('threads')} threads`);
-  const policy = await SmolVLAPolicy.create(tinyConfig(), { seed: flag<number>('seed'), tokenizer: byteTokenizer() });
+  out(`smolvla-node demo: libtorch ${info.torchVersion} (${info.torchSource}), ${flag<number>('threads')} threads, ${fps} Hz, ${ticks} ticks per loop`);
+  const policy = await SmolVLAPolicy.create(tinyConfig(), { seed, tokenizer: byteTokenizer() });
   const { parameters } = await policy.model.info();
-  out(`built-in model: ${(parameters / 1e6).toFixed(2)} M parameters (random weights from seed ${flag<number>('seed')}), chunk ${policy.config.chunkSize}, ${policy.config.numSteps} denoising steps`);
+  out(`built-in model: ${(parameters / 1e6).toFixed(2)} M parameters (random weights from seed ${seed}), chunk ${policy.config.chunkSize}, ${policy.config.numSteps} denoising steps`);
 
-  const camera = sceneCamera(64, 64, flag<number>('seed'));
-  const task = flag<string>('task');
-  const observation = (scene: number, step: number): RobotObservation => ({
-    [TINY_CAMERA]: camera.frame(scene, step),
-    'observation.state': Float32Array.from({ length: 6 }, (_, i) => Math.sin(step * 0.1 + i)),
-    task,
+  const robotOptions = { camera: TINY_CAMERA, sceneEvery, seed, task: flag<string>('task') };
+  // Nothing trains CLS token 0 at step t to match token 1 at step t-1: find the threshold that
+  // separates unchanged from changed scenes for this model first (frames of scenes the runs do not show).
+  const probe = new SimRobot({ ...robotOptions, sceneEvery: 4, seed: seed + 1000 });
+  const frames = Array.from({ length: 48 }, () => {
+    const o = probe.observe();
+    probe.idle();
+    return o;
   });
-
-  // Nothing trains CLS token 0 at step t to match token 1 at step t-1: find the
-  // threshold that separates unchanged from changed scenes for this model first.
-  const unchanged = [100, 101, 102, 103].map((s) => [0, 1, 2, 3].map((t) => observation(s, t)));
-  const changed = [0, 1, 2, 3, 4, 5].map((k) => [observation(200 + k, 0), observation(300 + k, 1)]);
+  const unchanged = [0, 1, 2, 3].map((s) => frames.slice(s * 8 + 4 * (s % 2), s * 8 + 4 * (s % 2) + 4));
+  const changed = Array.from({ length: 6 }, (_, k) => [frames[k * 4 + 3]!, frames[k * 4 + 4]!]);
   const calibration = await calibratePolicy(policy, { unchanged, changed });
   policy.clsThreshold = calibration.threshold;
   out(
     `calibrated threshold ${calibration.threshold.toFixed(4)} (balanced accuracy ${(100 * calibration.balancedAccuracy).toFixed(0)} %, ` +
-      `false hits ${(100 * calibration.falseHitRate).toFixed(0)} %, false misses ${(100 * calibration.falseMissRate).toFixed(0)} %; ` +
-      `unchanged mean ${calibration.unchanged.mean.toFixed(4)}, changed mean ${calibration.changed.mean.toFixed(4)})`,
+      `false hits ${(100 * calibration.falseHitRate).toFixed(0)} %, false misses ${(100 * calibration.falseMissRate).toFixed(0)} %)`,
   );
 
-  const server = new PolicyServer(policy, { hitMode, reuseSteps: flag<number>('reuse_steps'), adaptive: flag<boolean>('adaptive') });
-  const sceneChanges: number[] = [];
-  out('step  scene  decision     similarity  threshold  ms     action[0]');
-  for (let step = 0; step < steps; step++) {
-    const scene = Math.floor(step / sceneEvery);
-    const changedNow = step > 0 && step % sceneEvery === 0;
-    if (changedNow) sceneChanges.push(step);
-    const t0 = performance.now();
-    const r = await server.step(observation(scene, step));
-    const ms = performance.now() - t0;
-    const sim = r.similarity ? r.similarity.mean.toFixed(4) : '   -  ';
-    out(
-      `${String(step).padStart(4)}  ${String(scene).padStart(4)}${changedNow ? '*' : ' '} ${r.decision.kind.padEnd(11)}  ${sim.padStart(10)}  ${r.threshold.toFixed(4).padStart(9)}  ${ms.toFixed(0).padStart(5)}  ${r.actions[0]![0]!.toFixed(3)}`,
-    );
-  }
-  const summary = server.stats.summary();
+  const aggregate = flag<string>('aggregate');
+  if (!(AGGREGATE_NAMES as readonly string[]).includes(aggregate)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--aggregate: expected one of ${AGGREGATE_NAMES.join(', ')}, got '${aggregate}'`);
+  const { runs, sceneChanges: changes, sceneAt } = await compareLoops(policy, {
+    robot: robotOptions,
+    ticks,
+    fps,
+    chunkSizeThreshold: g,
+    aggregate: aggregate as AggregateName,
+    hitMode,
+    reuseSteps: flag<number>('reuse_steps'),
+    k: flag<number>('detect_k'),
+  });
+  const [asyncRun, syncRun] = runs;
+  const shown = flag<boolean>('sync') ? syncRun : asyncRun;
   out('');
-  out(`calls ${summary.steps}: ${Object.entries(summary.byKind).map(([k, v]: [string, KindSummary]) => `${k} ${v.count}${v.meanMs !== null ? ` (${v.meanMs.toFixed(0)} ms)` : ''}`).join(', ')}`);
-  out(`similarity checks ${summary.checks}: cached ${summary.cached}, not cached ${summary.notCached}, hit rate ${summary.hitRate === null ? '-' : (100 * summary.hitRate).toFixed(0) + ' %'}`);
-  out(`misses by reason: ${Object.entries(summary.missReasons).map(([k, v]) => `${k} ${v}`).join(', ')}; scene changes at steps ${sceneChanges.join(', ')}`);
-  const missMs = summary.byKind.miss.meanMs;
-  if (missMs !== null) {
-    const spent = Object.values(summary.byKind).reduce((a: number, k: KindSummary) => a + k.count * (k.meanMs ?? 0), 0);
-    out(`time: ${spent.toFixed(0)} ms served vs ${(missMs * summary.steps).toFixed(0)} ms if every call were a full chunk (${(100 * (1 - spent / (missMs * summary.steps))).toFixed(0)} % saved)`);
-  }
+  out(`${shown.label}: requests (scene changes at ticks ${changes.join(', ') || 'none'})`);
+  out(' tick  scene  decision     similarity      ms  actions');
+  shown.requests.forEach((r, i) => out(requestLine(r, shown.observedAt[i]!, sceneAt)));
+  out('');
+  for (const line of formatRunTable(runs)) out(line);
   const report = path.resolve(flag<string>('out'));
   await fs.promises.writeFile(
     report,
-    servingReportHtml(server.stats.snapshot(), {
-      title: 'smolvla-node demo: CLS similarity and cache decisions',
-      sceneChanges,
+    realtimeReportHtml(runs, {
+      title: 'smolvla-node demo: real-time control, asynchronous vs synchronous',
+      sceneChanges: changes,
+      threshold: calibration.threshold,
       notes: [
-        `Built-in model with random weights; threshold calibrated on this model: ${calibration.threshold.toFixed(4)}.`,
-        `Hit mode ${hitMode}, reuse steps ${flag<number>('reuse_steps')}. The rule is similarity > threshold -> cache (a lower threshold caches more).`,
+        `Built-in model with random weights from seed ${seed}; CLS threshold calibrated on it: ${calibration.threshold.toFixed(4)} ` +
+          `(balanced accuracy ${(100 * calibration.balancedAccuracy).toFixed(0)} %). With random weights the similarity separates scenes only by chance.`,
+        `${fps} Hz, scene change every ${sceneEvery} ticks, chunk_size_threshold ${g}, aggregate ${aggregate}, hit mode ${hitMode}, reuse ${flag<number>('reuse_steps')} steps.`,
       ],
     }),
   );
   out(`report: ${report}`);
-  await server.dispose();
+  out(`idle ticks: async ${asyncRun.summary.idlePercent.toFixed(1)} % vs sync ${syncRun.summary.idlePercent.toFixed(1)} %`);
   return 0;
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
  * `npx smolvla-node <command>`: demo (the main job: a robot control loop on a built-in model),
- * train (lerobot-train compatible), info (what the addon was built with).
+ * train (lerobot-train compatible), serve (openpi WebSocket protocol), info (what the addon was built with).
  */
 import { buildInfo } from '../runtime';
 import { runDataset } from './dataset';
 import { runDemo } from './demo';
+import { runServe } from './serve';
 import { runTrain } from './train';
 import type { CliIO } from './progress';
 
@@ -16,6 +17,7 @@ commands:
           prints similarity and cache decisions and writes an HTML report (demo --help)
   train   train the delta expert, lerobot-train style flags (train --help)
   dataset write the built-in synthetic recording as a local LeRobot dataset (dataset --help)
+  serve   serve a policy over the network in openpi's WebSocket protocol (serve --help)
   info    show the libtorch the native addon was built with and loads
 `;
 
@@ -28,6 +30,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       return runTrain(rest, io);
     case 'dataset':
       return runDataset(rest, io);
+    case 'serve':
+      return runServe(rest, io);
     case 'info':
       io.stdout.write(`${JSON.stringify(buildInfo(), null, 2)}\n`);
       return 0;

@@ -6,14 +6,20 @@
 import { seededRandom as rng } from './random';
 import type { RgbFrame } from '../policy/inputs';
 
+/** A small bright target drawn over the scene, at fractions of the frame's width and height. */
+export interface SceneTarget {
+  x: number;
+  y: number;
+}
+
 export interface SceneCamera {
-  /** The frame of `scene` at `step` (deterministic). */
-  frame(scene: number, step: number): RgbFrame;
+  /** The frame of `scene` at `step` (deterministic), with an optional moving target. */
+  frame(scene: number, step: number, target?: SceneTarget): RgbFrame;
 }
 
 export function sceneCamera(width = 64, height = 64, seed = 0): SceneCamera {
   return {
-    frame(scene: number, step: number): RgbFrame {
+    frame(scene: number, step: number, target?: SceneTarget): RgbFrame {
       const layout = rng(seed * 7919 + scene * 104729 + 1);
       const noise = rng(seed * 31 + scene * 977 + step * 13 + 2);
       const data = new Uint8Array(width * height * 3);
@@ -30,6 +36,12 @@ export function sceneCamera(width = 64, height = 64, seed = 0): SceneCamera {
           for (let x = Math.max(0, x0); x < Math.min(width, x0 + w); x++) {
             for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = colour[c]!;
           }
+        }
+      }
+      if (target) {
+        const cx = Math.round(target.x * (width - 1)), cy = Math.round(target.y * (height - 1));
+        for (let y = Math.max(0, cy - 2); y < Math.min(height, cy + 2); y++) {
+          for (let x = Math.max(0, cx - 2); x < Math.min(width, cx + 2); x++) data.fill(250, (y * width + x) * 3, (y * width + x) * 3 + 3);
         }
       }
       for (let i = 0; i < data.length; i++) data[i] = Math.max(0, Math.min(255, data[i]! + Math.round((noise() - 0.5) * 8)));

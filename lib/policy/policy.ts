@@ -216,12 +216,17 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
     return this.serial.run(() => this.predict(batch, options));
   }
 
+  private checkLive(): void {
+    if (this.model.disposed) throw new SmolVLAError('ERR_SMOLVLA_DISPOSED', 'SmolVLAPolicy: used after dispose()');
+  }
+
   /**
    * One action per robot from a queue of n_action_steps; a new chunk is sampled when the queue is
    * empty (plain sampling: the stored CLS output is left alone).
    */
   selectAction(batch: PolicyBatch, options: Cancellable & { noise?: Tensor } = {}): Promise<Float32Array[]> {
     return this.serial.run(async () => {
+      this.checkLive();
       const size = this.preprocessor.sizeOf(batch);
       if (this.queue.length > 0 && size !== this.queueBatch) {
         throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `selectAction: the batch has ${size} robot(s) but the queued actions are for ${this.queueBatch}; call reset() when the robots change`);
@@ -259,6 +264,7 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
   /** Training losses of a batch with `action` (delta objective with train_delta_expert, else the main one). */
   forward(batch: PolicyBatch, options: { noise?: Tensor; time?: Tensor } = {}): Promise<ForwardResult> {
     return this.serial.run(async () => {
+      this.checkLive();
       const prepared = this.preprocessor.prepare(batch, { withActions: !this.config.trainDeltaExpert });
       try {
         const pad = prepared.actionIsPad ? { actionIsPad: prepared.actionIsPad } : {};
@@ -357,6 +363,7 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
   }
 
   private async predict(batch: PolicyBatch | null, o: PredictOptions): Promise<ChunkPrediction> {
+    this.checkLive();
     this.checkOptions(batch, o);
     abortIfNeeded(o.signal);
     const { chunkSize: c, maxActionDim: a } = this.config;

@@ -45,6 +45,8 @@ export interface LineChartOptions {
   verticalLines?: ChartVerticalLine[];
   /** Legend entries for marker kinds (series are always listed). */
   markerLegend?: Array<{ name: string; color: string; shape: MarkerShape }>;
+  /** Legend entries for kinds of vertical lines (e.g. scene changes). */
+  lineLegend?: Array<{ name: string; color: string; dashed?: boolean }>;
 }
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -82,6 +84,10 @@ function px(v: number): string {
   return v.toFixed(1);
 }
 
+/**
+ * The data range plus 4 % on each side, so points and markers on the extremes are drawn whole
+ * inside the frame (the clip path would cut them in half otherwise).
+ */
 function extent(values: number[], fallback: [number, number]): [number, number] {
   if (values.length === 0) return fallback;
   let lo = values.reduce((a, b) => Math.min(a, b), Infinity);
@@ -91,8 +97,12 @@ function extent(values: number[], fallback: [number, number]): [number, number] 
     lo -= pad;
     hi += pad;
   }
-  return [lo, hi];
+  const margin = (hi - lo) * 0.04;
+  return [lo - margin, hi + margin];
 }
+
+/** Chart ids on one page must differ even for charts of the same geometry. */
+let chartCount = 0;
 
 function markerSvg(shape: MarkerShape, x: number, y: number, fill: string, title: string): string {
   const t = title ? `<title>${escapeHtml(title)}</title>` : '';
@@ -115,8 +125,9 @@ export function lineChartSvg(series: readonly ChartSeries[], options: LineChartO
   const markers = options.markers ?? [];
   const vlines = options.verticalLines ?? [];
   const legendItems = [
-    ...series.map((s, i) => ({ name: s.name, color: color(s.color ?? PALETTE[i % PALETTE.length]!, `series '${s.name}' color`), shape: null as MarkerShape | null, dashed: s.dashed ?? false })),
-    ...(options.markerLegend ?? []).map((m) => ({ name: m.name, color: color(m.color, `marker legend '${m.name}' color`), shape: m.shape as MarkerShape | null, dashed: false })),
+    ...series.map((s, i) => ({ name: s.name, color: color(s.color ?? PALETTE[i % PALETTE.length]!, `series '${s.name}' color`), shape: null as MarkerShape | 'vline' | null, dashed: s.dashed ?? false })),
+    ...(options.markerLegend ?? []).map((m) => ({ name: m.name, color: color(m.color, `marker legend '${m.name}' color`), shape: m.shape as MarkerShape | 'vline' | null, dashed: false })),
+    ...(options.lineLegend ?? []).map((l) => ({ name: l.name, color: color(l.color, `line legend '${l.name}' color`), shape: 'vline' as const, dashed: l.dashed ?? true })),
   ];
   // Legend rows: items flow left to right and wrap (text width estimated at 6.5 px per character).
   const legendRowHeight = 18;
@@ -160,8 +171,8 @@ export function lineChartSvg(series: readonly ChartSeries[], options: LineChartO
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
   parts.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
   if (options.title) parts.push(`<text x="${px(width / 2)}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${escapeHtml(options.title)}</text>`);
-  // Several charts share one HTML page, so the clip id names its geometry: equal ids, equal rects.
-  const clipId = `plot-${[m.l, m.t, plotW, plotH].map((v) => String(v).replace(/[^0-9]/g, '_')).join('-')}`;
+  // Several charts share one HTML page: every chart gets its own clip id.
+  const clipId = `plot-${++chartCount}-${[m.l, m.t, plotW, plotH].map((v) => String(v).replace(/[^0-9]/g, '_')).join('-')}`;
   parts.push(`<defs><clipPath id="${clipId}"><rect x="${m.l}" y="${m.t}" width="${plotW}" height="${plotH}"/></clipPath></defs>`);
 
   for (const t of niceTicks(y0, y1)) {
@@ -206,7 +217,9 @@ export function lineChartSvg(series: readonly ChartSeries[], options: LineChartO
   legendItems.forEach((item, i) => {
     const { x: lx, row: r } = placed[i]!;
     const ly = m.t + plotH + 40 + (r + 1) * legendRowHeight - 4;
-    if (item.shape) parts.push(markerSvg(item.shape, lx + 8, ly - 4, item.color, ''));
+    if (item.shape === 'vline') {
+      parts.push(`<line x1="${lx + 8}" x2="${lx + 8}" y1="${ly - 12}" y2="${ly + 2}" stroke="${item.color}" stroke-width="2"${item.dashed ? ' stroke-dasharray="4 3"' : ''}/>`);
+    } else if (item.shape) parts.push(markerSvg(item.shape, lx + 8, ly - 4, item.color, ''));
     else parts.push(`<line x1="${lx}" x2="${lx + 16}" y1="${ly - 4}" y2="${ly - 4}" stroke="${item.color}" stroke-width="2"${item.dashed ? ' stroke-dasharray="4 3"' : ''}/>`);
     parts.push(`<text x="${lx + 20}" y="${ly}">${escapeHtml(item.name)}</text>`);
   });

@@ -16,6 +16,16 @@ export interface ChunkRequestOptions {
   actionContext?: readonly Float32Array[];
   /** Cancels the request (the promise rejects with code ERR_SMOLVLA_ABORTED). */
   signal?: AbortSignal;
+  /**
+   * The control step the observation was taken for (the chunk's first action is for this step).
+   * Policies that reuse a cached scene bound the reuse by it (never longer than reuseSteps steps).
+   */
+  step?: number;
+  /**
+   * Actions the caller still has queued. A policy whose scene check says "unchanged" still samples a
+   * full chunk when this is too short to last until the next answer could arrive.
+   */
+  queued?: number;
 }
 
 export interface ChunkResult {
@@ -29,6 +39,8 @@ export interface ChunkResult {
   similarity: number | null;
   /** Milliseconds spent computing, as measured where the work ran. */
   computeMs: number;
+  /** True when the policy judged this observation a new scene (a miss by similarity); absent when unknown. */
+  sceneChanged?: boolean;
 }
 
 export interface ChunkPolicyInfo {

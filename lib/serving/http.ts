@@ -24,7 +24,6 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import {
   MessageError,
@@ -35,6 +34,7 @@ import {
   type DecodedObservation,
   type MessageLimits,
 } from './messages';
+import { listenOn, type BoundAddress } from './listen';
 import type { PolicyServer, ServerStepResult } from './server';
 import { SmolVLAError } from '../errors';
 
@@ -166,16 +166,8 @@ export class PolicyHttpServer implements AsyncDisposable {
   }
 
   /** Starts listening; resolves with the bound address. */
-  listen(): Promise<{ host: string; port: number; url: string }> {
-    return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(this.port, this.host, () => {
-        this.http.off('error', reject);
-        const { port } = this.http.address() as AddressInfo;
-        const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-        resolve({ host: this.host, port, url: `http://${host}:${port}` });
-      });
-    });
+  listen(): Promise<BoundAddress> {
+    return listenOn(this.http, this.host, this.port, 'http');
   }
 
   /** Stops accepting connections and closes the open ones. */

@@ -10,3 +10,8 @@ export * from './calibrate';
 export * from './stats';
 export * from './report';
 export * from './chunkPolicy';
+export * from './localPolicy';
+export * from './sceneCheck';
+export * from './runtime';
+export * from './sim';
+export * from './websocket';

@@ -2,7 +2,7 @@
  * The serving report: the CLS similarity against the threshold, the decision of every call and scene
  * changes (the inference guide's "绘制相似度曲线"), with the final statistics.
  */
-import { escapeHtml, fmt, htmlDocument, lineChartSvg, type MarkerShape } from '../report/html';
+import { escapeHtml, fmt, htmlDocument, lineChartSvg, type ChartMarker, type MarkerShape } from '../report/html';
 import { DECISION_KINDS, MISS_REASONS, type DecisionKind, type StatsSnapshot } from './stats';
 
 /** How each decision kind is drawn. */
@@ -31,18 +31,40 @@ function pct(n: number, d: number): string {
   return d > 0 ? `${((100 * n) / d).toFixed(1)} %` : '–';
 }
 
+/** The similarity axis: the data and the threshold with a margin of 0.05 (at least 0.2 wide), not a fixed [0, 1]. */
+export function similarityRange(values: readonly number[]): [number, number] {
+  if (values.length === 0) return [0, 1];
+  let lo = Math.min(...values) - 0.05;
+  let hi = Math.max(...values) + 0.05;
+  if (hi - lo < 0.2) {
+    const mid = (hi + lo) / 2;
+    lo = mid - 0.1;
+    hi = mid + 0.1;
+  }
+  return [lo, hi];
+}
+
+function decisionMarker(r: StatsSnapshot['history'][number], y: number): ChartMarker {
+  return {
+    x: r.step,
+    y,
+    color: DECISION_STYLE[r.kind].color,
+    shape: DECISION_STYLE[r.kind].shape,
+    label: `step ${r.step}: ${r.kind}${r.reason ? ` (${r.reason})` : ''}${r.similarity === null ? '' : `, similarity ${fmt(r.similarity)}`}, threshold ${fmt(r.threshold)}`,
+  };
+}
+
 /**
  * The serving report: similarity per call against the threshold (stepped: it moves when the
- * adaptive controller adjusts it), each call's decision as a marker (reuse calls measure no
- * similarity and sit on the bottom edge), scene changes and episode starts as vertical lines, then
+ * adaptive controller adjusts it), each checked call's decision as a marker (calls without a
+ * similarity appear only in the decision lanes below), scene changes and episode starts as vertical lines, then
  * the statistics tables.
  */
 export function servingReportHtml(snapshot: StatsSnapshot, options: ServingReportOptions = {}): string {
   const title = options.title ?? 'SmolVLA serving report';
   const h = snapshot.history;
   const values = h.flatMap((r) => (r.similarity === null ? [r.threshold] : [r.similarity, r.threshold]));
-  const yLo = Math.min(0, Math.floor(values.reduce((a, b) => Math.min(a, b), 0) * 10) / 10);
-  const yRange: [number, number] = [yLo, 1];
+  const yRange = similarityRange(values);
   const episodeStarts = h.filter((r, i) => i > 0 && r.episode !== h[i - 1]!.episode);
   // The line joins measured similarities across reuse calls (which measure none) but not across
   // episodes.
@@ -64,20 +86,33 @@ export function servingReportHtml(snapshot: StatsSnapshot, options: ServingRepor
       yLabel: 'similarity',
       yRange,
       ...(xRange ? { xRange } : {}),
-      markers: h.map((r) => ({
-        x: r.step,
-        y: r.similarity ?? yLo,
-        color: DECISION_STYLE[r.kind].color,
-        shape: DECISION_STYLE[r.kind].shape,
-        label: `step ${r.step}: ${r.kind}${r.reason ? ` (${r.reason})` : ''}${r.similarity === null ? '' : `, similarity ${fmt(r.similarity)}`}, threshold ${fmt(r.threshold)}`,
-      })),
+      // Calls without a similarity (first calls, reuse) are not placed on the similarity axis: they
+      // are in the decision lanes below.
+      markers: h.flatMap((r) => (r.similarity === null ? [] : [decisionMarker(r, r.similarity)])),
       markerLegend: DECISION_KINDS.map((k) => ({ name: DECISION_STYLE[k].label, color: DECISION_STYLE[k].color, shape: DECISION_STYLE[k].shape })),
+      lineLegend: [
+        ...((options.sceneChanges ?? []).length > 0 ? [{ name: 'true scene change', color: '#d62728' }] : []),
+        ...(episodeStarts.length > 0 ? [{ name: 'episode start', color: '#999999', dashed: false }] : []),
+      ],
       verticalLines: [
         ...(options.sceneChanges ?? []).map((x) => ({ x, color: '#d62728', label: `scene change at step ${x}` })),
         ...episodeStarts.map((r) => ({ x: r.step - 0.5, color: '#999999', label: `episode ${r.episode} starts`, dashed: false })),
       ],
     },
   );
+
+  const lanes = lineChartSvg([], {
+    title: 'Decision of every call',
+    height: 220,
+    xLabel: 'step',
+    yLabel: 'decision',
+    yRange: [-0.6, DECISION_KINDS.length - 0.4],
+    ...(xRange ? { xRange } : {}),
+    markers: h.map((r) => ({ ...decisionMarker(r, DECISION_KINDS.length - 1 - DECISION_KINDS.indexOf(r.kind)) })),
+    markerLegend: DECISION_KINDS.map((k) => ({ name: `${DECISION_KINDS.length - 1 - DECISION_KINDS.indexOf(k)}: ${DECISION_STYLE[k].label}`, color: DECISION_STYLE[k].color, shape: DECISION_STYLE[k].shape })),
+    verticalLines: (options.sceneChanges ?? []).map((x) => ({ x, color: '#d62728', label: `scene change at step ${x}` })),
+    lineLegend: (options.sceneChanges ?? []).length > 0 ? [{ name: 'true scene change', color: '#d62728' }] : [],
+  });
 
   const s = snapshot;
   const summary = table('Statistics', ['', 'value'], [
@@ -99,5 +134,5 @@ export function servingReportHtml(snapshot: StatsSnapshot, options: ServingRepor
     ? `The chart shows calls ${h[0]!.step}–${h[h.length - 1]!.step}${s.historyDropped > 0 ? ` (${s.historyDropped} older calls are only in the counts)` : ''}.`
     : 'No calls were recorded.';
   const notes = [coverage, ...(options.notes ?? [])].map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('');
-  return htmlDocument(title, `${chart}${notes}${summary}${kinds}${reasons}`);
+  return htmlDocument(title, `${chart}${lanes}${notes}${summary}${kinds}${reasons}`);
 }

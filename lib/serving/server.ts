@@ -25,6 +25,7 @@ import type { KVCache } from '../model';
 import { Tensor } from '../tensor';
 import { AdaptiveThreshold, type AdaptiveThresholdOptions, type ThresholdAdjustment } from './adaptive';
 import { SerialQueue } from '../util/serial';
+import { checkScene, deltaRefine } from './sceneCheck';
 import { ServingStats, type DecisionKind, type MissReason, type StatsSummary } from './stats';
 
 /** Options of `PolicyLike.predictActionChunk` (the policy's own names). */
@@ -296,22 +297,10 @@ export class PolicyServer implements AsyncDisposable {
       return this.finish({ kind: 'reuse', reason: null }, null, null, threshold, started);
     }
 
-    const checked = await this.policy.predictActionChunk(batch, {
-      calCache: true,
-      computeClsSimilarity: true,
-      signal: options.signal,
-      timeoutMs: options.timeoutMs,
-    });
-    checked.actionsTensor?.dispose();
-    checked.deltaActions?.dispose();
+    const checked = await checkScene(this.policy, batch, this.rule, options, 'PolicyServer');
     const cache = checked.cache;
-    if (!cache) {
-      checked.obsClsOut?.dispose();
-      throw new SmolVLAError('ERR_SMOLVLA', 'PolicyServer: policy.predictActionChunk({ calCache: true }) returned no cache');
-    }
-
     const similarity = checked.similarity;
-    const hit = checked.shouldCache && (this.rule === 'batch-mean' || (checked.perSampleShouldCache?.every(Boolean) ?? true));
+    const hit = checked.hit;
     let decision: ServerDecision;
     try {
       if (hit && similarity !== null && this.actionQueue.length > 0) {
@@ -337,7 +326,7 @@ export class PolicyServer implements AsyncDisposable {
     // The guide's queue: append on should_cache (dropping the oldest), clear on a scene change.
     if (hit) {
       this.cacheQueue.push({
-        obsClsOut: checked.obsClsOut ?? null,
+        obsClsOut: checked.obsClsOut,
         timestamp: this.now(),
         cache,
         prefixPadMask: cache.padMasks(),
@@ -424,35 +413,13 @@ export class PolicyServer implements AsyncDisposable {
   /** Refine mode: queued actions += the delta expert's correction against `cache`. */
   private async refine(cache: KVCache): Promise<void> {
     const shape = this.shape!;
-    const { batch, chunk, modelDim } = shape;
+    const { batch, modelDim } = shape;
     const queued = this.actionQueue.length;
-    const x = new Float32Array(batch * chunk * modelDim);
+    const x = new Float32Array(batch * queued * modelDim);
     for (let b = 0; b < batch; b++) {
-      for (let k = 0; k < chunk; k++) {
-        const row = this.actionQueue[Math.min(k, queued - 1)]!.model;
-        x.set(row.subarray(b * modelDim, (b + 1) * modelDim), (b * chunk + k) * modelDim);
-      }
+      for (let k = 0; k < queued; k++) x.set(this.actionQueue[k]!.model.subarray(b * modelDim, (b + 1) * modelDim), (b * queued + k) * modelDim);
     }
-    const xt = Tensor.from(x, [batch, chunk, modelDim]);
-    let v: Float32Array;
-    try {
-      const velocity = await this.policy.deltaStep!(cache, xt);
-      v = velocity.toFloat32().slice();
-      velocity.dispose();
-    } finally {
-      xt.dispose();
-    }
-    if (v.length !== x.length) throw new SmolVLAError('ERR_SMOLVLA', `PolicyServer: policy.deltaStep returned ${v.length} values, expected ${batch} x ${chunk} x ${modelDim}`);
-    // The queued steps (not the padding), refined, in (B, queued, A) layout.
-    const refined = new Float32Array(batch * queued * modelDim);
-    for (let b = 0; b < batch; b++) {
-      for (let k = 0; k < queued; k++) {
-        for (let j = 0; j < modelDim; j++) {
-          const i = (b * chunk + k) * modelDim + j;
-          refined[(b * queued + k) * modelDim + j] = x[i]! + v[i]!;
-        }
-      }
-    }
+    const refined = await deltaRefine(this.policy, cache, x, batch, queued, 'PolicyServer');
     const rt = Tensor.from(refined, [batch, queued, modelDim]);
     let robot: Float32Array[];
     try {

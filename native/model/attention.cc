@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/blas_threads.h"
+#include "core/torch_compat.h"
 #include "model/attention_kernel.h"
 
 namespace smolvla::model {
@@ -21,7 +22,33 @@ AttentionMask AttentionMask::from(const at::Tensor& mask) {
   return m;
 }
 
+#if SMOLVLA_HAS_SDPA
+namespace {
+
+// GPUs: libtorch's fused attention on (B, H, L, d) heads. Blocked entries get the dtype's lowest
+// value added (not a boolean mask): a fully blocked row then stays a uniform softmax as in the math
+// path, where a boolean mask would give NaN that then spreads through the cache.
+at::Tensor fused_grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {
+  const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3), groups = heads / k.size(2);
+  const at::Tensor qh = q.transpose(1, 2);
+  const at::Tensor kh = k.transpose(1, 2).repeat_interleave(groups, 1);  // query head h reads kv head h / G
+  const at::Tensor vh = v.transpose(1, 2).to(q.scalar_type()).repeat_interleave(groups, 1);
+  const double lowest = q.scalar_type() == at::kHalf       ? static_cast<double>(std::numeric_limits<c10::Half>::lowest())
+                        : q.scalar_type() == at::kBFloat16 ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
+                                                           : static_cast<double>(std::numeric_limits<float>::lowest());
+  const at::Tensor bias = at::zeros({b, 1, mask.rows, mask.cols}, q.options())
+                              .masked_fill_(mask.blocked.view({b, 1, mask.rows, mask.cols}), lowest);
+  const at::Tensor out = at::scaled_dot_product_attention(qh, kh.to(q.scalar_type()), vh, bias, 0.0, false);
+  return out.transpose(1, 2).reshape({b, lq, heads * d});
+}
+
+}  // namespace
+#endif
+
 at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {
+#if SMOLVLA_HAS_SDPA
+  if (!q.is_cpu()) return fused_grouped_attention(q, k, v, mask);
+#endif
   const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);
   const int64_t lk = k.size(1), kv_heads = k.size(2), groups = heads / kv_heads;
   // (B, Hkv, G*Lq, d): heads h = kv * G + g share kv head `kv`; one batched GEMM per kv head.
@@ -53,6 +80,29 @@ bool use_avx512_kernel(const at::Tensor& q) {
 }  // namespace
 
 const char* vision_attention_kernel() { return kernel_enabled() ? "avx512" : "aten"; }
+
+bool fused_attention_available(const at::Tensor& q) {
+#if SMOLVLA_HAS_SDPA
+  return !q.is_cpu();
+#else
+  (void)q;
+  return false;
+#endif
+}
+
+at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+#if SMOLVLA_HAS_SDPA
+  const int64_t b = q.size(0), l = q.size(1), heads = q.size(2), d = q.size(3);
+  return at::scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), {}, 0.0, false)
+      .transpose(1, 2)
+      .reshape({b, l, heads * d});
+#else
+  (void)k;
+  (void)v;
+  TORCH_CHECK(false, "fused attention needs libtorch 2.0 or newer");
+  return q;
+#endif
+}
 
 at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
   const int64_t b = q.size(0), l = q.size(1), heads = q.size(2), d = q.size(3), lk = k.size(1);

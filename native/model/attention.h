@@ -29,4 +29,9 @@ at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at:
 // "avx512" when the vision attention's products use the AVX-512 kernels, else "aten".
 const char* vision_attention_kernel();
 
+// GPUs with libtorch >= 2.0: libtorch's fused scaled-dot-product attention (default scale d^-0.5,
+// no mask) on the same (B, L, H, d) layout; fused_attention_available says whether to take it.
+bool fused_attention_available(const at::Tensor& q);
+at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
 }  // namespace smolvla::model

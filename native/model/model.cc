@@ -40,6 +40,16 @@ TensorMap gradients(PolicyModuleImpl& module, const at::Tensor& loss, const std:
   return out;
 }
 
+// CUDA float32 keeps float32 products: cuDNN would otherwise run the patch convolution in TF32
+// (10-bit mantissa) on Ampere and newer, ~1e-3 away from the CPU and PyTorch-reference outputs.
+// bfloat16 / float16 are the way to trade accuracy for speed there.
+void keep_float32_exact(const c10::Device& device) {
+  if (device.is_cuda()) {
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
+}
+
 at::Tensor to_float(const at::Tensor& t, const c10::Device& d) { return t.defined() ? t.to(d, at::kFloat) : t; }
 
 }  // namespace
@@ -95,6 +105,7 @@ void Model::to(at::ScalarType dtype, c10::Device device) {
     fail_argument("dtype", "expected float32, bfloat16 or float16");
   }
   locked([&](PolicyModuleImpl& module) {
+    keep_float32_exact(device);
     module.to(device);
     module.model->vlm_with_expert->to(dtype);
     device_ = device;

@@ -58,8 +58,10 @@ at::Tensor VisionAttentionImpl::forward(const at::Tensor& x) {
   // One GEMM for q, k and v; the heads are strided views of it.
   const at::Tensor qkv = qkv_.forward(x, {q_proj, k_proj, v_proj}).view({b, n, 3, heads_, head_dim_});
   const at::Tensor q = qkv.select(2, 0), k = qkv.select(2, 1), v = qkv.select(2, 2);
-  // Blocked CPU path; GPUs (and autograd) take the batched whole-tensor path below.
+  // Blocked CPU path; GPUs take the fused path, else (and under autograd) the whole-tensor path below.
   if (!qkv.requires_grad() && qkv.is_cpu()) return dense(blocked_attention(q, k, v, scale), out_proj);
+  // GPUs: libtorch's fused kernels (libtorch >= 2.0; the scale is its default, head_dim^-0.5).
+  if (!qkv.requires_grad() && fused_attention_available(q)) return out_proj(fused_attention(q, k, v));
   // Under autograd: the same math as whole tensors (no mask: every patch is valid; softmax in float32).
   const at::Tensor w = at::matmul(q.transpose(1, 2), k.permute({0, 2, 3, 1})) * scale;
   const at::Tensor probs = at::softmax(w, -1, at::kFloat).to(q.scalar_type());

@@ -17,9 +17,18 @@ ErrorInfo describe_current_exception() {
     return {e.what(), "ERR_SMOLVLA_NOT_FINITE"};
   } catch (const DisposedError& e) {
     return {e.what(), "ERR_SMOLVLA_DISPOSED"};
+  } catch (const c10::OutOfMemoryError& e) {
+    // A device allocation failed (libtorch's CUDA caching allocator throws this): the model and its
+    // caches stay usable; a smaller batch, dtype or another device can be tried.
+    return {e.what_without_backtrace(), "ERR_SMOLVLA_OOM"};
   } catch (const c10::Error& e) {
-    // what() carries a C++ backtrace; users need the message.
-    return {e.what_without_backtrace(), "ERR_SMOLVLA_TORCH"};
+    // what() carries a C++ backtrace; users need the message. CUDA failures (launch, illegal
+    // access, no kernel image for this GPU) get their own code so callers can tell them apart.
+    const std::string message = e.what_without_backtrace();
+    // The CPU allocator reports a failed allocation as a plain c10::Error.
+    if (message.find("can't allocate memory") != std::string::npos) return {message, "ERR_SMOLVLA_OOM"};
+    const bool cuda = message.find("CUDA error") != std::string::npos || message.find("CUDA out of memory") != std::string::npos;
+    return {message, cuda ? "ERR_SMOLVLA_CUDA" : "ERR_SMOLVLA_TORCH"};
   } catch (const std::bad_alloc&) {
     return {"out of memory", "ERR_SMOLVLA_OOM"};
   } catch (const std::exception& e) {

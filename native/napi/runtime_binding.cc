@@ -51,26 +51,33 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// matmulThroughput(m, k, n, dtype, seconds) -> GFLOP/s of x (m, k) @ w^T (n, k) through at::linear
-// (the path every projection takes): the machine's matrix roof for a dtype, measured in-process.
+// matmulThroughput(m, k, n, dtype, seconds, device = 'cpu') -> GFLOP/s of x (m, k) @ w^T (n, k)
+// through at::linear (the path every projection takes): the matrix roof for a dtype, measured
+// in-process. On a GPU each timing waits for the device (kernels run asynchronously).
 Napi::Value MatmulThroughput(const Napi::CallbackInfo& info) {
   const int64_t m = arg_int(info, 0, "m"), k = arg_int(info, 1, "k"), n = arg_int(info, 2, "n");
   const at::ScalarType dtype = parse_dtype(arg_string(info, 3, "dtype"), "dtype");
   const double seconds = arg_number(info, 4, "seconds");
+  const bool has_device = info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsNull();
+  const c10::Device device = has_device ? parse_device(arg_string(info, 5, "device"), "device") : c10::Device(c10::kCPU);
   if (m <= 0 || k <= 0 || n <= 0) fail_argument("m", "matrix sizes must be positive");
   c10::InferenceMode guard;
-  const auto opts = at::TensorOptions().dtype(dtype);
-  const at::Tensor x = at::randn({m, k}).to(dtype), w = at::randn({n, k}).to(dtype);
+  const auto opts = at::TensorOptions().device(device);
+  const at::Tensor x = at::randn({m, k}, opts).to(dtype), w = at::randn({n, k}, opts).to(dtype);
+  const auto wait = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);
+  };
   at::linear(x, w);  // warm up (allocations, thread pool)
+  wait();
   int64_t iters = 0;
   const auto start = std::chrono::steady_clock::now();
   double elapsed = 0;
   do {
     at::linear(x, w);
     ++iters;
+    wait();
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   } while (elapsed < seconds);
-  (void)opts;
   return Napi::Number::New(info.Env(), 2.0 * m * k * n * iters / elapsed / 1e9);
 }
 

@@ -30,7 +30,7 @@ const config = defaultConfig({
 
 function prefixOutputs(env: NodeJS.ProcessEnv): { kernel: string; actions: number[] } {
   const script = `
-    const addon = require('node-gyp-build')(${JSON.stringify(packageRoot)});
+    const addon = require(${JSON.stringify(packageRoot)} + '/scripts/load-addon.js').loadAddon(${JSON.stringify(packageRoot)}).addon;
     const t = (a, shape, dtype) => addon.tensorFromBuffer(a, shape, dtype);
     (async () => {
       const model = await addon.createModel({ config: ${JSON.stringify(nativeConfigJson(config))} });

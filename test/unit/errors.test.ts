@@ -52,7 +52,7 @@ describe('native errors are JS Errors', () => {
   it('keeps a separate process alive after a burst of bad calls', () => {
     // Plain JS against the raw addon, so the child needs no TypeScript toolchain.
     const script = `
-      const addon = require('node-gyp-build')(${JSON.stringify(packageRoot)});
+      const addon = require(${JSON.stringify(packageRoot)} + '/scripts/load-addon.js').loadAddon(${JSON.stringify(packageRoot)}).addon;
       const t = (n, shape) => addon.tensorFromBuffer(new Float32Array(n), shape, 'float32');
       let errors = 0;
       for (let i = 0; i < 50; i++) {
