@@ -12,6 +12,9 @@ const { byteTokenizer, tinyConfig } = training;
 
 export async function main(requests = 6): Promise<Array<{ decision: string; action: number[] }>> {
   const policy = await SmolVLAPolicy.create(tinyConfig(), { seed: 0, tokenizer: byteTokenizer() });
+  // This model has random weights: its CLS similarities sit around 0.2–0.35 on an unchanged scene and
+  // drop at a scene change. A trained model gets its threshold from calibrateThreshold (see the demo).
+  policy.clsThreshold = 0.18;
   const server = new PolicyServer(policy, { hitMode: 'refine', reuseSteps: 1 });
   const http = new PolicyHttpServer(server, { host: '127.0.0.1', port: 0 });
   const { url } = await http.listen();

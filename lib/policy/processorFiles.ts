@@ -24,8 +24,11 @@ async function writeStats(file: string, maps: StatsMap[]): Promise<void> {
   try {
     for (const map of maps) {
       for (const [key, entry] of Object.entries(map)) {
-        for (const [stat, values] of Object.entries(entry) as Array<[string, Float32Array | undefined]>) {
-          if (values && !tensors.has(`${key}.${stat}`)) tensors.set(`${key}.${stat}`, Tensor.from(Float32Array.from(values), [values.length]));
+        for (const [stat, raw] of Object.entries(entry) as Array<[string, ArrayLike<number> | number | undefined]>) {
+          if (raw === undefined || tensors.has(`${key}.${stat}`)) continue;
+          // A scalar statistic (a frame count) is stored as LeRobot stores it: a 1-element tensor.
+          const values = typeof raw === 'number' ? Float32Array.of(raw) : Float32Array.from(raw);
+          tensors.set(`${key}.${stat}`, Tensor.from(values, [values.length]));
         }
       }
     }

@@ -74,7 +74,7 @@ describe('the reference sequence', () => {
       expect(r.similarity!.mean).toBe(m);
       expect(r.shouldCache).toBe(expected);
     }
-    expect(() => (policy.clsThreshold = NaN)).toThrow(/clsThreshold: expected a finite number, got NaN/);
+    expect(() => (policy.clsThreshold = NaN)).toThrow(/clsThreshold must be a finite number, got NaN/);
   });
 });
 
