@@ -21,7 +21,7 @@ import { readSafetensors } from '../../lib/safetensors';
 import { distributedEnvFrom } from '../../lib/train/distributed';
 import { runCliChild, tempDir, trainRecords, type ChildResult } from './helpers';
 
-const RUN = ['--policy.preset=tiny', '--policy.train_delta_expert=false', '--dataset.eval_split=0', '--seed=5', '--log_freq=1', '--num_threads=1'];
+const RUN = ['--policy.preset=tiny', '--policy.scheduler_warmup_steps=1', '--policy.scheduler_decay_steps=3', '--policy.train_delta_expert=false', '--dataset.eval_split=0', '--seed=5', '--log_freq=1', '--num_threads=1'];
 const TIMEOUT = ['--dist.timeout_s=20'];
 
 /** Relative error ||a - b|| / ||b||. */

@@ -198,8 +198,9 @@ describe('smolvla-node train: command line', () => {
     // Resuming keeps the run's configuration: a changed setting is refused, naming both values.
     const r = captureIO();
     const resume = ['--resume=true', `--config_path=${path.join(ckpt, 'train_config.json')}`];
-    expect(await runTrain([...resume, '--batch_size=16'], r.io)).toBe(2);
-    expect(r.err()).toContain('--batch_size=16 differs from the resumed run\'s 4');
+    // batch_size may change with the number of processes; the samples per update may not.
+    expect(await runTrain([...resume, '--batch_size=16'], r.io)).toBe(1);
+    expect(r.err()).toContain('used a batch of 4 samples per update, this run has 16');
     expect(await runTrain([...resume, '--policy.vicreg_mu=3'], r.io)).toBe(2);
     expect(r.err()).toContain('--policy.vicreg_mu=3 differs from the resumed run\'s 21');
   });
