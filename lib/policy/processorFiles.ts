@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { SmolVLAConfig } from '../config';
 import { writeSafetensors } from '../safetensors';
 import { Tensor, disposeAll } from '../tensor';
-import type { Normalizer, StatsMap } from './normalize';
+import type { FeatureStats, Normalizer, StatsMap } from './normalize';
 
 const PRE_STATE = 'policy_preprocessor_step_5_normalizer_processor.safetensors';
 const POST_STATE = 'policy_postprocessor_step_0_unnormalizer_processor.safetensors';
@@ -19,16 +19,19 @@ function featureJson(features: SmolVLAConfig['inputFeatures']): Record<string, {
   return Object.fromEntries(Object.entries(features).map(([k, f]) => [k, { type: f.type, shape: [...f.shape] }]));
 }
 
+const NORMALIZATION_STATS = ['mean', 'std', 'min', 'max'] as const satisfies ReadonlyArray<keyof FeatureStats>;
+
 async function writeStats(file: string, maps: StatsMap[]): Promise<void> {
   const tensors = new Map<string, Tensor>();
   try {
     for (const map of maps) {
       for (const [key, entry] of Object.entries(map)) {
-        for (const [stat, raw] of Object.entries(entry) as Array<[string, ArrayLike<number> | number | undefined]>) {
-          if (raw === undefined || tensors.has(`${key}.${stat}`)) continue;
-          // A scalar statistic (a frame count) is stored as LeRobot stores it: a 1-element tensor.
-          const values = typeof raw === 'number' ? Float32Array.of(raw) : Float32Array.from(raw);
-          tensors.set(`${key}.${stat}`, Tensor.from(values, [values.length]));
+        // Only the statistics normalisation uses: a dataset's stats object also carries counts and
+        // other keys that the FeatureStats type does not describe.
+        for (const stat of NORMALIZATION_STATS) {
+          const values = entry[stat];
+          if (values === undefined || tensors.has(`${key}.${stat}`)) continue;
+          tensors.set(`${key}.${stat}`, Tensor.from(Float32Array.from(values), [values.length]));
         }
       }
     }
