@@ -2,7 +2,7 @@
 export { Tensor, disposeAll, type DType, type TensorData } from './tensor';
 export * as ops from './ops';
 export { readSafetensors, writeSafetensors, type SafetensorsContent } from './safetensors';
-export { setNumThreads, getNumThreads, resolveDevice, cudaDeviceCount, manualSeed, buildInfo, matmulThroughput } from './runtime';
+export { setNumThreads, getNumThreads, resolveDevice, cudaDeviceCount, manualSeed, buildInfo, matmulThroughput, gemmRoutes, setGemmRoute, GEMM_ROUTES, type GemmRoute } from './runtime';
 export * from './config';
 export * from './model';
 export * from './policy';

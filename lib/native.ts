@@ -28,6 +28,15 @@ export interface NativeVicreg {
   gradZ2?: NativeTensor;
 }
 
+export interface NativeGemmRoutes {
+  /** CPU GEMM routes this build and machine offer (see GEMM_ROUTES in lib/runtime.ts). */
+  available: string[];
+  /** The route the model's projections took per dtype (prefix and decode), and where oneDNN came from. */
+  report: string;
+  /** Bytes held by oneDNN's blocked weight copies. */
+  packedBytes: number;
+}
+
 export interface NativeBuildInfo {
   torchVersion: string;
   torchSource: string;
@@ -193,7 +202,9 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   cpuRngState(): NativeTensor;
   buildInfo(): NativeBuildInfo;
-  matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number, device?: string): number;
+  matmulThroughput(m: number, k: number, n: number, dtype: string, seconds: number, device?: string, route?: string): number;
+  gemmRoutes(): NativeGemmRoutes;
+  setGemmRoute(route: string): void;
   makeAtt2dMasks(pad: NativeTensor, marks: NativeTensor): NativeTensor;
   makeAtt2dMasksWithCls(
     pad: NativeTensor,

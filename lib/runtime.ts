@@ -1,6 +1,6 @@
 /** Process-wide libtorch settings: threads, devices, seeds, and what the addon was built with. */
 import { argumentError } from './errors';
-import { native, type NativeBuildInfo } from './native';
+import { native, type NativeBuildInfo, type NativeGemmRoutes } from './native';
 import { choiceArg, intArg, numberArg } from './util/args';
 
 /** Largest matrix side matmulThroughput measures (a 16384² float32 operand is 1 GiB). */
@@ -48,15 +48,51 @@ export function buildInfo(): NativeBuildInfo {
 }
 
 /**
- * Measured GEMM throughput (GFLOP/s) of an (m, k) x (k, n) product in `dtype` through libtorch's
- * linear, with the current thread count (CPU) or on `device` ('cuda:N'): the roof benchmarks
- * compare against. An allocation that does not fit throws with code ERR_SMOLVLA_OOM.
+ * CPU GEMM routes: libtorch's linear and matmul, and oneDNN's matmul reading the weight in place or
+ * a blocked copy made once ("packed"; only where oneDNN 2.x is present, see gemmRoutes()).
  */
-export function matmulThroughput(m: number, k: number, n: number, dtype: 'float32' | 'bfloat16' = 'float32', seconds = 1, device = 'cpu'): number {
+export const GEMM_ROUTES = ['aten-linear', 'aten-matmul', 'onednn-plain', 'onednn-packed'] as const;
+export type GemmRoute = (typeof GEMM_ROUTES)[number];
+
+/**
+ * Measured GEMM throughput (GFLOP/s) of an (m, k) x (k, n) product in `dtype` through one GEMM
+ * route (default libtorch's linear), with the current thread count (CPU) or on `device` ('cuda:N',
+ * aten-linear only): one probe of the roof benchmarks compare against. An allocation that does not
+ * fit throws with code ERR_SMOLVLA_OOM.
+ */
+export function matmulThroughput(
+  m: number,
+  k: number,
+  n: number,
+  dtype: 'float32' | 'bfloat16' = 'float32',
+  seconds = 1,
+  device = 'cpu',
+  route: GemmRoute = 'aten-linear',
+): number {
   intArg('m', m, 1, MAX_MATMUL_SIDE);
   intArg('k', k, 1, MAX_MATMUL_SIDE);
   intArg('n', n, 1, MAX_MATMUL_SIDE);
   choiceArg('dtype', dtype, ['float32', 'bfloat16'] as const);
   numberArg('seconds', seconds, { min: 0, max: MAX_MATMUL_SECONDS });
-  return native.matmulThroughput(m, k, n, dtype, seconds, resolveDevice(device));
+  choiceArg('route', route, GEMM_ROUTES);
+  return native.matmulThroughput(m, k, n, dtype, seconds, resolveDevice(device), route);
+}
+
+/**
+ * The CPU GEMM routes available here and the ones the model chose (per dtype, prefix and decode):
+ * chosen at a model's first projection by a short probe of every route, or forced with the
+ * environment variable SMOLVLA_GEMM=<route>.
+ */
+export function gemmRoutes(): NativeGemmRoutes & { available: GemmRoute[] } {
+  const r = native.gemmRoutes();
+  return { ...r, available: r.available.filter((name): name is GemmRoute => (GEMM_ROUTES as readonly string[]).includes(name)) };
+}
+
+/**
+ * Pins the CPU GEMM route of every model's projections (process-wide; 'auto' returns to the probe's
+ * choice). Throws ERR_SMOLVLA_ARGUMENT for a route this build or machine lacks (gemmRoutes().available).
+ */
+export function setGemmRoute(route: GemmRoute | 'auto'): void {
+  choiceArg('route', route, [...GEMM_ROUTES, 'auto'] as const);
+  native.setGemmRoute(route);
 }

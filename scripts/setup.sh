@@ -20,6 +20,8 @@ command -v make >/dev/null || packages+=(make)
 [ -f /usr/include/nlohmann/json.hpp ] || packages+=(nlohmann-json3-dev)
 # libtorch-dev alone pulls Debian's reference BLAS (slow); the pthread OpenBLAS is the fast one.
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || packages+=(libopenblas0-pthread)
+# oneDNN 2.x header: the fast GEMM route (prepacked weights) opens the libdnnl.so.2 libtorch already uses.
+[ -f /usr/include/oneapi/dnnl/dnnl.h ] || packages+=(libdnnl-dev)
 if ! node scripts/libtorch.js describe >/dev/null 2>&1; then
   packages+=(libtorch-dev)
 fi

@@ -3,13 +3,37 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include "ops/gemm_routes.h"
+
 namespace smolvla::model {
 
+namespace {
+
+// The probed route serves inference-shaped calls: CPU, float32 or bfloat16 operands of one dtype,
+// and nothing that autograd must differentiate (training keeps libtorch's linear).
+bool routable(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const at::ScalarType t = x.scalar_type();
+  if (!x.is_cpu() || (t != at::kFloat && t != at::kBFloat16) || weight.scalar_type() != t || weight.dim() != 2) return false;
+  if (bias.defined() && (bias.scalar_type() != t || bias.dim() != 1)) return false;
+  const bool grad = at::GradMode::is_enabled() &&
+                    (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+  return !grad;
+}
+
+// Up to this many rows a GEMM is decode-shaped (the expert's M = chunk size per sample).
+constexpr int64_t kSmallM = 64;
+
+}  // namespace
+
 at::Tensor dense(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (x.dim() == 2) return at::linear(x, weight, bias);
+  const at::Tensor x2 = x.dim() == 2 ? x : x.reshape({-1, x.size(-1)});
+  at::Tensor y = routable(x, weight, bias)
+                     ? ops::linear_via(ops::model_route(x.scalar_type(), x2.size(0) <= kSmallM), x2, weight, bias)
+                     : at::linear(x2, weight, bias);
+  if (x.dim() == 2) return y;
   auto shape = x.sizes().vec();
   shape.back() = weight.size(0);
-  return at::linear(x.reshape({-1, x.size(-1)}), weight, bias).view(shape);
+  return y.view(shape);
 }
 
 namespace {

@@ -14,6 +14,8 @@
 #include "core/blas_threads.h"
 #include "core/check.h"
 #include "model/attention.h"
+#include "ops/gemm_routes.h"
+#include "ops/onednn_linear.h"
 #include "napi/args.h"
 #include "napi/bindings.h"
 #include "napi/errors.h"
@@ -65,22 +67,24 @@ Napi::Value CpuRngState(const Napi::CallbackInfo& info) {
   return TensorWrap::Wrap(info.Env(), state);
 }
 
-// matmulThroughput(m, k, n, dtype, seconds, device = 'cpu') -> GFLOP/s of x (m, k) @ w^T (n, k)
-// through at::linear (the path every projection takes): the matrix roof for a dtype, measured
-// in-process. On a GPU each timing waits for the device (kernels run asynchronously).
+// matmulThroughput(m, k, n, dtype, seconds, device = 'cpu', route = 'aten-linear') -> GFLOP/s of
+// x (m, k) @ w^T (n, k) through one GEMM route (ops/gemm_routes.h): a probe of the matrix roof for
+// a dtype, measured in-process. On a GPU only at::linear runs, and each timing waits for the device.
 Napi::Value MatmulThroughput(const Napi::CallbackInfo& info) {
   const int64_t m = arg_int(info, 0, "m"), k = arg_int(info, 1, "k"), n = arg_int(info, 2, "n");
   const at::ScalarType dtype = parse_dtype(arg_string(info, 3, "dtype"), "dtype");
   const double seconds = arg_number(info, 4, "seconds");
   const bool has_device = info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsNull();
   const c10::Device device = has_device ? parse_device(arg_string(info, 5, "device"), "device") : c10::Device(c10::kCPU);
+  const bool has_route = info.Length() > 6 && !info[6].IsUndefined() && !info[6].IsNull();
+  const ops::GemmRoute route = has_route ? ops::parse_route(arg_string(info, 6, "route"), "route") : ops::GemmRoute::AtenLinear;
   if (m <= 0 || k <= 0 || n <= 0) fail_argument("m", "matrix sizes must be positive");
   c10::InferenceMode guard;
+  if (device.is_cpu()) return Napi::Number::New(info.Env(), ops::gemm_throughput(route, m, k, n, dtype, seconds));
+  if (route != ops::GemmRoute::AtenLinear) fail_argument("route", "'aten-linear' on a GPU");
   const auto opts = at::TensorOptions().device(device);
   const at::Tensor x = at::randn({m, k}, opts).to(dtype), w = at::randn({n, k}, opts).to(dtype);
-  const auto wait = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);
-  };
+  const auto wait = [&] { torch::cuda::synchronize(device.has_index() ? device.index() : -1); };
   at::linear(x, w);  // warm up (allocations, thread pool)
   wait();
   int64_t iters = 0;
@@ -93,6 +97,32 @@ Napi::Value MatmulThroughput(const Napi::CallbackInfo& info) {
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   } while (elapsed < seconds);
   return Napi::Number::New(info.Env(), 2.0 * m * k * n * iters / elapsed / 1e9);
+}
+
+// setGemmRoute(route | 'auto'): pins the model's CPU GEMM route, or returns to the probe's choice.
+Napi::Value SetGemmRoute(const Napi::CallbackInfo& info) {
+  const std::string name = arg_string(info, 0, "route");
+  if (name == "auto") {
+    ops::force_route(nullptr);
+  } else {
+    const ops::GemmRoute route = ops::parse_route(name, "route");
+    ops::force_route(&route);
+  }
+  return info.Env().Undefined();
+}
+
+// gemmRoutes() -> { available: string[], report: string }: the CPU routes a probe may try, and the
+// routes the model chose so far (ops/gemm_routes.h).
+Napi::Value GemmRoutes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  const auto routes = ops::available_routes();
+  Napi::Array names = Napi::Array::New(env, routes.size());
+  for (size_t i = 0; i < routes.size(); ++i) names.Set(static_cast<uint32_t>(i), ops::route_name(routes[i]));
+  out.Set("available", names);
+  out.Set("report", ops::route_report());
+  out.Set("packedBytes", static_cast<double>(ops::onednn_packed_bytes()));
+  return out;
 }
 
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
@@ -122,6 +152,8 @@ void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("manualSeed", Napi::Function::New(env, guarded<ManualSeed>, "manualSeed"));
   exports.Set("cpuRngState", Napi::Function::New(env, guarded<CpuRngState>, "cpuRngState"));
   exports.Set("matmulThroughput", Napi::Function::New(env, guarded<MatmulThroughput>, "matmulThroughput"));
+  exports.Set("setGemmRoute", Napi::Function::New(env, guarded<SetGemmRoute>, "setGemmRoute"));
+  exports.Set("gemmRoutes", Napi::Function::New(env, guarded<GemmRoutes>, "gemmRoutes"));
   exports.Set("buildInfo", Napi::Function::New(env, guarded<BuildInfo>, "buildInfo"));
 }
 

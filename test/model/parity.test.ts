@@ -5,8 +5,11 @@
  * expert layers = VLM layers), tiny_fewer (departure: 2 expert layers for 4 VLM layers, 2 cameras
  * with one masked, padded language, prefix_length padding, non-identity vision position ids).
  */
-import { expectClose, expectEqual } from '../helpers';
-import { loadModelFixture, type ModelFixture } from '../modelFixtures';
+import * as path from 'node:path';
+
+import { gemmRoutes, setGemmRoute, SmolVLAModel } from '../../lib/index';
+import { difference, expectClose, expectEqual, fixturesDir, loadFixture } from '../helpers';
+import { loadModelFixture, observationOf, type ModelFixture } from '../modelFixtures';
 
 const TOL = 1e-4;
 
@@ -57,16 +60,29 @@ describe.each(['tiny_equal', 'tiny_fewer'])('%s', (name) => {
   });
 });
 
-describe('bfloat16 inference (no published bf16 fixture: a bound, not parity)', () => {
-  it('keeps the sampled chunk within 5 % relative error of the float32 reference', async () => {
-    const { SmolVLAModel } = await import('../../lib/index');
-    const { fixturesDir, loadFixture } = await import('../helpers');
-    const { observationOf } = await import('../modelFixtures');
-    const path = await import('node:path');
+describe('bfloat16 inference against the reference run in bfloat16 (tiny_equal/io_bf16.safetensors)', () => {
+  // Both sides hold the VLM and expert in bfloat16 and the projections in float32; they differ in
+  // bfloat16 rounding order (GEMM blocking, fused kernels), which on these random weights moves outputs
+  // about as far as bfloat16 itself does (the reference's bfloat16 run is ~1e-2 from its float32 run). The
+  // bound: within 2 % of the bfloat16 reference, and within twice the reference's own bfloat16 error.
+  const TOL_BF16 = { actions: 2e-2, prefix_out: 2e-2, 'velocity.0': 3e-2 };
+  const routes = gemmRoutes().available;
+  afterAll(() => setGemmRoute('auto'));
+
+  it.each(routes)('%s: actions, prefix output and first velocity within the bfloat16 bounds', async (route) => {
+    setGemmRoute(route);
     const io = await loadFixture('tiny_equal', 'io.safetensors');
+    const bf16 = await loadFixture('tiny_equal', 'io_bf16.safetensors');
     const { model } = await SmolVLAModel.fromPretrained(path.join(fixturesDir, 'tiny_equal'), { dtype: 'bfloat16' });
     const trace = await model.trace(observationOf(io), io.get('in.noise'));
     expect(trace.actions!.dtype).toBe('float32');
-    expectClose(trace.actions!, io.get('out.actions'), 0.05, 'bf16 actions');
+    for (const [key, tol] of Object.entries(TOL_BF16)) {
+      const actual = trace[key]!.dtype === 'float32' ? trace[key]! : trace[key]!.to('float32');
+      const d = expectClose(actual, bf16.get(`out.${key}`), tol, `${route} bf16 ${key}`);
+      const ownError = difference(bf16.get(`out.${key}`), io.get(`out.${key}`)).rel;
+      expect({ key, rel: d.rel, within: d.rel <= 2 * ownError }).toEqual({ key, rel: d.rel, within: true });
+      if (key === 'actions') console.log(`bf16 ${route}: actions rel ${d.rel.toExponential(2)} vs the bf16 reference, ${difference(trace.actions!, io.get('out.actions')).rel.toExponential(2)} vs float32`);
+    }
+    model.dispose();
   });
 });

@@ -181,9 +181,9 @@ def delta_outputs(policy, t, cache, prefix_pads, seed):
     return ins, out, trainable, no_grad
 
 
-def _write_io(path, tensors, meta):
+def _write_io(path, tensors, meta, file="io.safetensors"):
     tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
-    save_file(tensors, os.path.join(path, "io.safetensors"), {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})
+    save_file(tensors, os.path.join(path, file), {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})
 
 
 def build(out_root, name, cfg, seed, **ckpt_kwargs):
@@ -213,6 +213,25 @@ def gen_tiny_equal(root):
         "default freezing (train_expert_only, freeze_vision_encoder, train_state_proj).",
         "trainable": trainable, "grad_loss": "out.loss",
     })
+
+
+BF16_TOL = "relative error ||a-b||2/||b||2 <= 2e-3 for out.actions and 1e-2 for out.prefix_out (bfloat16 model vs this bfloat16 run)"
+
+
+def gen_tiny_equal_bf16(root):
+    """The reference in bfloat16: the VLM and expert's weights cast to bfloat16 (the projections, CLS
+    tokens and flow-matching arithmetic stay float32, cast at the backbone's input as LeRobot does), sampled
+    from tiny_equal's inputs. Outputs are stored as float32."""
+    path = os.path.join(root, "tiny_equal")
+    policy, _ = load_checkpoint(path)
+    policy.model.vlm_with_expert.to(torch.bfloat16)
+    t = make_inputs(policy.config, 2, seed=101)
+    out, _, _ = sampling_outputs(policy, t)
+    keep = {k: out[k].to(torch.float32) for k in ("out.actions", "out.prefix_out", "out.velocity.0")}
+    _write_io(path, keep, {
+        "kind": "parity", "tolerance": BF16_TOL, "config": "tiny_equal", "dtype": "bfloat16",
+        "description": "tiny_equal sampled by the reference in bfloat16 from io.safetensors' in.* tensors.",
+    }, file="io_bf16.safetensors")
 
 
 def gen_tiny_fewer(root):
@@ -289,5 +308,5 @@ def gen_tiny_nodelta_ckpt(root):
 
 
 def generate(root):
-    for fn in (gen_tiny_equal, gen_tiny_fewer, gen_tiny_delta, gen_tiny_nodelta_ckpt):
+    for fn in (gen_tiny_equal, gen_tiny_equal_bf16, gen_tiny_fewer, gen_tiny_delta, gen_tiny_nodelta_ckpt):
         fn(root)

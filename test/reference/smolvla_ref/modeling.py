@@ -79,7 +79,7 @@ class VLAFlowMatching(nn.Module):
         for cam, (img, img_mask) in enumerate(zip(images, img_masks)):
             if self.config.add_image_special_tokens:
                 special(self.image_special_token_ids[0])
-            vis, img_emb = vwe.embed_image(img)
+            vis, img_emb = vwe.embed_image(img.to(self.backbone_dtype))
             if trace is not None:
                 trace[f"vision.{cam}"], trace[f"connector.{cam}"] = vis, img_emb
             # SPEC §7: image scale is sqrt(Dv) as a tensor of the activation dtype
@@ -95,13 +95,13 @@ class VLAFlowMatching(nn.Module):
         embs.append(lang_emb)
         pads.append(lang_masks)
         marks.extend([0] * lang_emb.shape[1])
-        embs.append(self.state_proj(state)[:, None, :])
+        embs.append(self.state_proj(state)[:, None, :].to(self.backbone_dtype))
         pads.append(torch.ones(bsize, 1, dtype=torch.bool))
         marks.append(1)
         embs, pads = torch.cat(embs, 1), torch.cat(pads, 1)
         if self.config.use_cls_head:
             ncp = self.config.num_cls_prefix
-            embs = torch.cat([self.pre_cls_param.expand(bsize, -1, -1), embs], 1)
+            embs = torch.cat([self.pre_cls_param.to(embs.dtype).expand(bsize, -1, -1), embs], 1)
             pads = torch.cat([torch.ones(bsize, ncp, dtype=torch.bool), pads], 1)
             marks = [0] * ncp + marks
         att = torch.tensor(marks, dtype=torch.bool)[None]
@@ -111,13 +111,19 @@ class VLAFlowMatching(nn.Module):
             att = pad_tensor(att, self.config.prefix_length, 0)
         return embs, pads, att.expand(bsize, -1)
 
+    @property
+    def backbone_dtype(self):
+        """The VLM and expert's dtype: bfloat16 runs cast the projections' float32 outputs (and images, CLS
+        tokens) into it at the backbone's input, as LeRobot's mixed precision does; float32 runs are unchanged."""
+        return self.vlm_with_expert.vlm.model.text_model.embed_tokens.weight.dtype
+
     def _embed_actions(self, x, timestep, in_proj, mlp_in, mlp_out):
         action_emb = in_proj(x)
         time_emb = ops.create_sinusoidal_pos_embedding(
             timestep, self.config.expert_hidden, self.config.min_period, self.config.max_period
         ).to(action_emb.dtype)
         time_emb = time_emb[:, None, :].expand_as(action_emb)
-        return mlp_out(F.silu(mlp_in(torch.cat([action_emb, time_emb], 2))))
+        return mlp_out(F.silu(mlp_in(torch.cat([action_emb, time_emb], 2)))).to(self.backbone_dtype)
 
     def embed_suffix(self, x, timestep):
         """C action tokens, all valid, block mark 1 each."""
@@ -131,7 +137,7 @@ class VLAFlowMatching(nn.Module):
             x, timestep, self.delta_action_in_proj, self.delta_action_time_mlp_in, self.delta_action_time_mlp_out
         )
         if self.config.use_cls_head:
-            embs = torch.cat([embs, self.suf_cls_param.expand(embs.shape[0], -1, -1)], 1)
+            embs = torch.cat([embs, self.suf_cls_param.to(embs.dtype).expand(embs.shape[0], -1, -1)], 1)
         b, n = embs.shape[:2]
         return embs, torch.ones(b, n, dtype=torch.bool), torch.ones(b, n, dtype=torch.bool)
 
