@@ -10,7 +10,8 @@ import type * as HyparquetWriter from 'hyparquet-writer';
 
 const loaded = new Map<string, Promise<unknown>>();
 
-function loadEsm<T>(specifier: string): Promise<T> {
+/** Loads an ES-module-only package once (the tests load their independent Parquet writer this way too). */
+export function loadEsm<T>(specifier: string): Promise<T> {
   let pending = loaded.get(specifier);
   if (!pending) {
     pending = (async () => {
