@@ -53,3 +53,17 @@ function describe(value: unknown): string {
 export function argumentError(name: string, expected: string, got: unknown): SmolVLAError {
   return new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${name} must be ${expected}, got ${describe(got)}`);
 }
+
+/**
+ * An error from the addon (an Error whose `code` is one of ours) as a SmolVLAError with the same code
+ * and message, so callers that branch on `instanceof SmolVLAError` treat it like the JS checks it
+ * replaced; anything else is returned unchanged.
+ */
+export function asSmolVLAError(err: unknown): unknown {
+  // Duck-typed: the addon's errors may come from another realm's Error (a vm context, jest).
+  if (err instanceof SmolVLAError || typeof err !== 'object' || err === null) return err;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  return typeof code === 'string' && code.startsWith('ERR_SMOLVLA') && typeof message === 'string'
+    ? new SmolVLAError(code as ErrorCode, message, { cause: err })
+    : err;
+}

@@ -58,6 +58,64 @@ export interface NativeObservation {
   state: NativeTensor;
 }
 
+/** A feature's normalisation statistics as the native preprocessing takes them (lib/policy/normalize.ts). */
+export interface NativeNormalization {
+  mode: 'MEAN_STD' | 'MIN_MAX';
+  /** mean or min, one per element (per channel for a camera). */
+  a: Float32Array;
+  /** std or max. */
+  b: Float32Array;
+  eps: number;
+}
+
+/** One robot's camera image, the last frame only: HWC bytes or CHW floats in [0, 1]. */
+export interface NativeFrame {
+  /** How errors name it (the robot and the key as the caller wrote it). */
+  name: string;
+  data: Uint8Array | Uint8ClampedArray | Float32Array;
+  height: number;
+  width: number;
+  /** Bytes per pixel of HWC data (3 or 4: alpha dropped). */
+  channels?: number;
+}
+
+/** One batch of robot data for native/napi/preprocess_binding.cc (every array is copied in the call). */
+export interface NativeBatchRequest {
+  size: number;
+  width: number;
+  height: number;
+  /** The present cameras in the model's order: per robot a frame or null, padding-mask flags, statistics. */
+  cameras: Array<{ frames: Array<NativeFrame | null>; valid: Uint8Array; norm?: NativeNormalization }>;
+  emptyCameras: number;
+  /** (size x stateDim) real-width states. */
+  state: Float32Array;
+  stateDim: number;
+  maxStateDim: number;
+  stateNorm?: NativeNormalization;
+  /** The robots' token rows one after another, tokenLengths[i] each; tokenMask aligned with them. */
+  tokens: Int32Array;
+  tokenLengths: Int32Array;
+  tokenMask: Uint8Array;
+  padId: number;
+  /** (size x chunkSize x actionDim) robot-space action targets. */
+  actions?: Float32Array;
+  chunkSize?: number;
+  actionDim?: number;
+  maxActionDim?: number;
+  actionNorm?: NativeNormalization;
+  actionIsPad?: Uint8Array;
+}
+
+export interface NativeBatchInputs {
+  images: NativeTensor[];
+  imgMasks: NativeTensor[];
+  state: NativeTensor;
+  langTokens: NativeTensor;
+  langMasks: NativeTensor;
+  actions: NativeTensor | null;
+  actionIsPad: NativeTensor | null;
+}
+
 export interface NativeCache {
   readonly disposed: boolean;
   readonly batchSize: number;
@@ -229,6 +287,12 @@ export interface NativeAddon {
     withGrad: boolean,
   ): NativeVicreg;
   clsSimilarity(current: NativeTensor, previous: NativeTensor): NativeTensor;
+  /** Robot data -> model inputs off the JS thread (native/ops/batch_inputs.h). */
+  preprocessBatch(o: NativeBatchRequest): Promise<NativeBatchInputs>;
+  /** validateOnly: only the values are checked (float frames finite and in [0, 1]). */
+  preprocessBatch(o: NativeBatchRequest & { validateOnly: true }): Promise<null>;
+  /** Model-space actions (B, C, A) -> per robot C x actionDim, un-normalised (a non-finite value rejects). */
+  unnormalizeActions(o: { actions: NativeTensor; actionDim: number; norm?: NativeNormalization }): Promise<Float32Array[]>;
   readSafetensors(file: string): Promise<{ tensors: Record<string, NativeTensor>; metadata: Record<string, string> }>;
   writeSafetensors(file: string, names: string[], tensors: NativeTensor[], metadata: Record<string, string>): Promise<void>;
 }

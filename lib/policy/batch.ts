@@ -1,26 +1,27 @@
 /**
- * Robot data -> the model's Observation and back. Cameras are resized with
- * padding to resize_imgs_with_padding (pad 0, left/top) and mapped to [-1, 1]; cameras missing from
- * the batch, up to empty_cameras, become -1 images with mask 0 after the present ones; the state's last
- * time step is normalised and zero-padded to max_state_dim; language comes from task strings (the
- * VLM's tokenizer) or ready tokens. `trainingBatch` does the same for dataset samples, plus the
- * normalised, padded action chunk.
+ * Robot data -> the model's Observation and back, with one native call each way, run on the libuv
+ * pool (native/ops/batch_inputs.h): cameras are resized with padding to resize_imgs_with_padding
+ * (pad 0, left/top) and mapped to [-1, 1]; cameras missing from the batch, up to empty_cameras,
+ * become -1 images with mask 0 after the present ones; the state's last time step is normalised and
+ * zero-padded to max_state_dim; language comes from task strings (the VLM's tokenizer) or ready
+ * tokens. `trainingBatch` does the same for dataset samples, plus the normalised, padded action
+ * chunk. The JS thread only validates keys and shapes and tokenises; it never loops over pixels.
  */
 import { resolveDims, type SmolVLAConfig } from '../config';
 import type { DatasetSample } from '../data';
 import { actionDim } from '../config';
-import { SmolVLAError } from '../errors';
+import { asSmolVLAError, SmolVLAError } from '../errors';
 import type { Observation } from '../model';
-import { resizeWithPad } from '../ops';
+import { native, type NativeBatchRequest } from '../native';
 import { disposeAll, Tensor } from '../tensor';
+import { boolArg, optionsArg } from '../util/args';
 import {
   IMAGE_PREFIX,
   STATE_KEY,
-  checkUnitRange,
   isTensorBatch,
   parseRobot,
   splitTensorBatch,
-  type ChwImage,
+  type FrameView,
   type InputSpec,
   type PolicyBatch,
   type RobotObservation,
@@ -59,6 +60,9 @@ export function disposeBatch(batch: PreparedBatch | TrainingBatch): void {
 /** A tokenizer, or why there is none (the search's error, shown when a task string needs one). */
 export type TokenizerSlot = TaskTokenizer | { missing: string };
 
+type LanguageFields = Pick<NativeBatchRequest, 'tokens' | 'tokenLengths' | 'tokenMask' | 'padId'>;
+type ActionFields = Pick<NativeBatchRequest, 'actions' | 'chunkSize' | 'actionDim' | 'maxActionDim' | 'actionNorm' | 'actionIsPad'>;
+
 export class Preprocessor {
   readonly config: SmolVLAConfig;
   readonly normalizer: Normalizer;
@@ -86,7 +90,7 @@ export class Preprocessor {
     return 'missing' in this.tokenizerSlot ? null : this.tokenizerSlot;
   }
 
-  /** Validates a batch into per-sample records (robot lists keep their order). */
+  /** Validates a batch's keys and shapes into per-sample records (robot lists keep their order). */
   samples(batch: PolicyBatch, withActions = false): SampleInput[] {
     if (typeof batch !== 'object' || batch === null) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `batch: expected an observation object, a list of them or a tensor batch, got ${String(batch)}`);
     if (Array.isArray(batch)) {
@@ -110,29 +114,54 @@ export class Preprocessor {
     return 1;
   }
 
-  /** A batch -> model inputs (and normalised action targets when it has `action`). */
-  prepare(batch: PolicyBatch, options: { withActions?: boolean } = {}): PreparedBatch {
-    return this.assemble(this.samples(batch, options.withActions ?? false));
+  /**
+   * A batch -> model inputs (and normalised action targets when it has `action`). The frames are
+   * copied when the call starts: the caller may reuse its buffers once this returns its Promise.
+   */
+  async prepare(batch: PolicyBatch, options?: { withActions?: boolean }): Promise<PreparedBatch> {
+    const { withActions = false } = optionsArg('options', options);
+    boolArg('options.withActions', withActions);
+    return this.assemble(this.samples(batch, withActions), withActions);
   }
 
   /**
-   * Dataset samples -> the trainer's batch. Images are taken as they are (CHW float32 in [0, 1]),
-   * stacked per camera and resized in one call; task tokens are cached by the tokenizer.
+   * Checks a batch as `prepare` would, the values of float images included, without building the
+   * model inputs; resolves with its number of samples.
    */
-  trainingBatch(samples: readonly DatasetSample[]): TrainingBatch {
-    if (samples.length === 0) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'trainingBatch: no samples');
+  async validate(batch: PolicyBatch): Promise<number> {
+    const samples = this.samples(batch);
+    const request = this.request(samples, false);
+    // Only float frames have values to check (bytes are always in range): send those alone.
+    const cameras = request.cameras.map((c) => ({ ...c, frames: c.frames.map((f) => (f && f.data instanceof Float32Array ? f : null)) }));
+    if (cameras.some((c) => c.frames.some((f) => f !== null))) await coded(() => native.preprocessBatch({ ...request, cameras, validateOnly: true }));
+    return samples.length;
+  }
+
+  /**
+   * Dataset samples -> the trainer's batch. Images are taken as they are (CHW float32 in [0, 1]);
+   * task tokens are cached by the tokenizer.
+   */
+  async trainingBatch(samples: readonly DatasetSample[]): Promise<TrainingBatch> {
+    if (!Array.isArray(samples) || samples.length === 0) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'trainingBatch: expected a non-empty array of dataset samples');
     const spec = this.spec;
-    const inputs = samples.map((s, i): SampleInput => {
+    const inputs = samples.map((s: DatasetSample, i): SampleInput => {
       const where = `samples[${i}]`;
-      const images = new Map<string, ChwImage>();
+      const fields = typeof s === 'object' && s !== null && typeof s.images === 'object' && s.images !== null;
+      if (!fields || !(s.state instanceof Float32Array) || !(s.actions instanceof Float32Array) || !(s.actionIsPad instanceof Uint8Array)) {
+        throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}: expected a dataset sample {images, state: Float32Array, actions: Float32Array, actionIsPad: Uint8Array, task}`);
+      }
+      const images = new Map<string, FrameView>();
       for (const [key, img] of Object.entries(s.images)) {
         if (!spec.cameras.includes(key)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.images.${key}: not a camera of this policy (${spec.cameras.join(', ')})`);
+        const shape: unknown = img?.shape;
+        if (!(img?.data instanceof Float32Array) || !Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+          throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.images.${key}: expected {data: Float32Array, shape: [3, H, W]}`);
+        }
         const [c, h, w] = img.shape;
         if (c !== 3 || img.data.length !== 3 * h * w) {
           throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.images.${key}: expected CHW [3, H, W] with 3*H*W values, got shape [${img.shape.join(', ')}] and ${img.data.length} values`);
         }
-        checkUnitRange(img.data, `${where}.images.`, key);
-        images.set(key, { data: img.data, height: h, width: w });
+        images.set(key, { name: `${where}.images.${key}`, data: img.data, height: h, width: w });
       }
       if (spec.stateDim !== null && s.state.length !== spec.stateDim) {
         throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}.state: expected ${spec.stateDim} values (input_features ${STATE_KEY}), got ${s.state.length}`);
@@ -148,47 +177,67 @@ export class Preprocessor {
       checkFinite(s.actions, `${where}.actions`);
       return { images, masks: new Map(), state: s.state, language: { task: s.task }, action: s.actions, actionIsPad: s.actionIsPad };
     });
-    const prepared = this.assemble(inputs, true);
+    const prepared = await this.assemble(inputs, true);
     return { observation: prepared.observation, actions: prepared.actions!, actionIsPad: prepared.actionIsPad! };
   }
 
-  /** Model-space actions (B, C, A) -> per sample, cropped to the real action width and un-normalised (C x action_dim). */
-  splitActions(actions: Tensor): Float32Array[] {
-    const [b, c, a] = actions.shape;
-    if (actions.shape.length !== 3 || b === undefined || c === undefined || a === undefined) {
-      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `actions: expected (B, C, A), got [${actions.shape.join(', ')}]`);
+  /**
+   * Model-space actions (B, C, A) -> per sample C x action_dim: cropped to the real action width and
+   * un-normalised natively. A chunk with a NaN or infinity rejects (ERR_SMOLVLA_NOT_FINITE, naming
+   * the robot, step and dimension): NaN weights, noise or overflowing statistics end there, never
+   * at a robot.
+   */
+  async splitActions(actions: Tensor): Promise<Float32Array[]> {
+    if (!(actions instanceof Tensor) || actions.shape.length !== 3) {
+      const got = actions instanceof Tensor ? `[${actions.shape.join(', ')}]` : String(actions);
+      throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `actions: expected a (B, C, A) tensor, got ${got}`);
     }
-    const ad = this.spec.actionDim;
-    const data = actions.toFloat32();
-    const out: Float32Array[] = [];
-    const crop = new Float32Array(c * ad);
-    for (let i = 0; i < b; i++) {
-      for (let k = 0; k < c; k++) crop.set(data.subarray((i * c + k) * a, (i * c + k) * a + ad), k * ad);
-      const chunk = this.normalizer.unnormalizeOutput(ACTION_KEY, crop);
-      checkFiniteChunk(chunk, i, ad);
-      out.push(chunk);
-    }
-    return out;
+    return coded(() => native.unnormalizeActions({ actions: actions.handle, actionDim: this.spec.actionDim, norm: this.normalizer.nativeStats('outputs', ACTION_KEY) }));
   }
 
-  private assemble(samples: SampleInput[], withActions = false): PreparedBatch {
-    const created: Tensor[] = [];
-    try {
-      const observation = {
-        ...this.images(samples, created),
-        ...this.language(samples, created),
-        state: this.state(samples, created),
-      };
-      const prepared: PreparedBatch = { observation, size: samples.length };
-      this.actions(samples, prepared, created, withActions);
-      return prepared;
-    } catch (err) {
-      disposeAll(created);
-      throw err;
-    }
+  private async assemble(samples: SampleInput[], withActions: boolean): Promise<PreparedBatch> {
+    const request = this.request(samples, withActions);
+    const r = await coded(() => native.preprocessBatch(request));
+    const observation: Observation = {
+      images: r.images.map((t) => new Tensor(t)),
+      imgMasks: r.imgMasks.map((t) => new Tensor(t)),
+      langTokens: new Tensor(r.langTokens),
+      langMasks: new Tensor(r.langMasks),
+      state: new Tensor(r.state),
+    };
+    const prepared: PreparedBatch = { observation, size: samples.length };
+    if (r.actions) prepared.actions = new Tensor(r.actions);
+    if (r.actionIsPad) prepared.actionIsPad = new Tensor(r.actionIsPad);
+    return prepared;
   }
 
-  private images(samples: SampleInput[], created: Tensor[]): { images: Tensor[]; imgMasks: Tensor[] } {
+  /** The native call's parameters; every error a batch can have beyond its values is thrown here. */
+  private request(samples: SampleInput[], withActions: boolean): NativeBatchRequest {
+    const [width, height] = this.config.resizeImgsWithPadding;
+    const { present, empty } = this.cameraSlots(samples);
+    const cameras = present.map((key) => ({
+      frames: samples.map((s) => s.images.get(key) ?? null),
+      valid: Uint8Array.from(samples, (s) => (s.masks.get(key) === false ? 0 : 1)),
+      norm: this.normalizer.nativeStats('inputs', key),
+    }));
+    const state = this.state(samples);
+    return {
+      size: samples.length,
+      width,
+      height,
+      cameras,
+      emptyCameras: empty,
+      state,
+      stateDim: state.length / samples.length,
+      maxStateDim: this.spec.maxStateDim,
+      stateNorm: this.normalizer.nativeStats('inputs', STATE_KEY),
+      ...this.language(samples),
+      ...this.actions(samples, withActions),
+    };
+  }
+
+  /** The cameras the batch has (model order), then how many placeholders stand in for the rest. */
+  private cameraSlots(samples: SampleInput[]): { present: string[]; empty: number } {
     const { cameras } = this.spec;
     const present = cameras.filter((key) => samples.some((s) => s.images.has(key)));
     const missing = cameras.filter((key) => !present.includes(key));
@@ -204,86 +253,30 @@ export class Preprocessor {
           `camera(s) and empty_cameras = ${allowed} placeholder(s) for missing ones, ${missing.length} are missing`,
       );
     }
-    const [width, height] = this.config.resizeImgsWithPadding;
-    const b = samples.length;
-    const images: Tensor[] = [];
-    const imgMasks: Tensor[] = [];
-    for (const key of present) {
-      const img = this.resizeCamera(key, samples.map((s) => s.images.get(key) ?? null), width, height);
-      created.push(img);
-      images.push(img);
-      const mask = Uint8Array.from(samples, (s) => (s.images.has(key) && s.masks.get(key) !== false ? 1 : 0));
-      const m = Tensor.from(mask, [b], 'bool');
-      created.push(m);
-      imgMasks.push(m);
-    }
-    for (let i = 0; i < missing.length; i++) {
-      const img = Tensor.from(new Float32Array(b * 3 * height * width).fill(-1), [b, 3, height, width]);
-      const m = Tensor.from(new Uint8Array(b), [b], 'bool');
-      created.push(img, m);
-      images.push(img);
-      imgMasks.push(m);
-    }
-    return { images, imgMasks };
+    return { present, empty: missing.length };
   }
 
-  /**
-   * One camera's images (null: the sample lacks it -> -1, masked) -> (B, 3, height, width) in [-1, 1].
-   * Same-size images are stacked and resized in one call.
-   */
-  private resizeCamera(key: string, imgs: Array<ChwImage | null>, width: number, height: number): Tensor {
-    const b = imgs.length;
-    const first = imgs[0];
-    const normalize = this.normalizer.normalizesImages(key);
-    const uniform = first && imgs.every((im) => im && im.height === first.height && im.width === first.width);
-    if (uniform) {
-      const plane = first.height * first.width;
-      const stacked = new Float32Array(b * 3 * plane);
-      imgs.forEach((im, i) => stacked.set(im!.data, i * 3 * plane));
-      if (normalize) this.normalizer.normalizeImageInPlace(key, stacked, plane);
-      return toSigned(resizeStacked(stacked, b, first.height, first.width, width, height));
-    }
-    const out = new Float32Array(b * 3 * height * width).fill(-1);
-    imgs.forEach((im, i) => {
-      if (!im) return;
-      const data = normalize ? Float32Array.from(im.data) : im.data;
-      if (normalize) this.normalizer.normalizeImageInPlace(key, data, im.height * im.width);
-      const r = resizeStacked(data, 1, im.height, im.width, width, height);
-      out.set(r.toFloat32(), i * 3 * height * width);
-      r.dispose();
-    });
-    // The -1 fill above is already in [-1, 1]; map the resized ones only.
-    imgs.forEach((im, i) => {
-      if (!im) return;
-      for (let j = i * 3 * height * width, end = j + 3 * height * width; j < end; j++) out[j] = out[j]! * 2 - 1;
-    });
-    return Tensor.from(out, [b, 3, height, width]);
-  }
-
-  private state(samples: SampleInput[], created: Tensor[]): Tensor {
+  /** The robots' states (real width, one after another); a batch shares one width. */
+  private state(samples: SampleInput[]): Float32Array {
     const dim = samples[0]!.state.length;
-    const s = this.spec.maxStateDim;
-    const padded = new Float32Array(samples.length * s);
+    const out = new Float32Array(samples.length * dim);
     samples.forEach((sample, i) => {
       if (sample.state.length !== dim) {
         throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `robot ${i}: ${STATE_KEY}: ${sample.state.length} values, robot 0 has ${dim}; a batch shares one state width`);
       }
-      padded.set(this.normalizer.normalizeInput(STATE_KEY, sample.state), i * s);
+      out.set(sample.state, i * dim);
     });
-    const t = Tensor.from(padded, [samples.length, s]);
-    created.push(t);
-    return t;
+    return out;
   }
 
-  private language(samples: SampleInput[], created: Tensor[]): { langTokens: Tensor; langMasks: Tensor } {
-    const rows: Array<{ ids: ArrayLike<number>; mask: ArrayLike<number> }> = new Array(samples.length);
+  /** Token rows of every sample (task strings tokenised here); the native side right-pads them to the longest. */
+  private language(samples: SampleInput[]): LanguageFields {
+    const rows: Array<{ ids: Int32Array; mask: Uint8Array }> = new Array(samples.length);
     const taskRows: number[] = [];
     samples.forEach((s, i) => {
       if ('task' in s.language) taskRows.push(i);
       else rows[i] = { ids: s.language.tokens, mask: s.language.mask };
     });
-    // Padding of ready tokens uses the tokenizer's pad id when there is one (masked either way).
-    const pad = this.tokenizer?.padTokenId ?? 0;
     if (taskRows.length > 0) {
       const slot = this.tokenizerSlot;
       if ('missing' in slot) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `task: a task string needs the VLM's tokenizer (or pass observation.language.tokens): ${slot.missing}`);
@@ -298,87 +291,54 @@ export class Preprocessor {
         rows[i] = { ids: tok.ids.subarray(r * tok.length, (r + 1) * tok.length), mask: tok.mask.subarray(r * tok.length, (r + 1) * tok.length) };
       });
     }
-    // Ready tokens of different lengths (or mixed with task rows) are right-padded like the tokenizer pads.
-    const length = Math.max(...rows.map((r) => r.ids.length));
-    const ids = new BigInt64Array(samples.length * length).fill(BigInt(pad));
-    const mask = new Uint8Array(samples.length * length);
-    rows.forEach((r, i) => {
-      for (let j = 0; j < r.ids.length; j++) {
-        ids[i * length + j] = BigInt(r.ids[j]!);
-        mask[i * length + j] = r.mask[j]!;
-      }
-    });
-    const langTokens = Tensor.from(ids, [samples.length, length]);
-    created.push(langTokens);
-    const langMasks = Tensor.from(mask, [samples.length, length], 'bool');
-    created.push(langMasks);
-    return { langTokens, langMasks };
+    const tokenLengths = Int32Array.from(rows, (r) => r.ids.length);
+    const tokens = new Int32Array(tokenLengths.reduce((a, b) => a + b, 0));
+    const tokenMask = new Uint8Array(tokens.length);
+    let at = 0;
+    for (const r of rows) {
+      tokens.set(r.ids, at);
+      tokenMask.set(r.mask, at);
+      at += r.ids.length;
+    }
+    // Padding of ready tokens uses the tokenizer's pad id when there is one (masked either way).
+    return { tokens, tokenLengths, tokenMask, padId: this.tokenizer?.padTokenId ?? 0 };
   }
 
-  private actions(samples: SampleInput[], prepared: PreparedBatch, created: Tensor[], required: boolean): void {
+  /** The action chunks (robot space) and their padding flags, when the batch has them. */
+  private actions(samples: SampleInput[], required: boolean): ActionFields {
     const withAction = samples.filter((s) => s.action).length;
-    if (withAction === 0 && !required) return;
+    if (withAction === 0 && !required) return {};
     if (withAction !== samples.length) {
       const i = samples.findIndex((s) => !s.action);
       throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `robot ${i}: action: missing while other samples of the batch have one`);
     }
     const { chunkSize: c, actionDim: ad } = this.spec;
-    const a = this.config.maxActionDim;
     const b = samples.length;
-    const padded = new Float32Array(b * c * a);
-    samples.forEach((s, i) => {
-      const norm = this.normalizer.normalizeTarget(ACTION_KEY, s.action!);
-      for (let k = 0; k < c; k++) padded.set(norm.subarray(k * ad, (k + 1) * ad), (i * c + k) * a);
-    });
-    prepared.actions = Tensor.from(padded, [b, c, a]);
-    created.push(prepared.actions);
+    const actions = new Float32Array(b * c * ad);
+    samples.forEach((s, i) => actions.set(s.action!, i * c * ad));
+    const out: ActionFields = { actions, chunkSize: c, actionDim: ad, maxActionDim: this.config.maxActionDim, actionNorm: this.normalizer.nativeStats('targets', ACTION_KEY) };
     if (required || samples.some((s) => s.actionIsPad)) {
       const isPad = new Uint8Array(b * c);
       samples.forEach((s, i) => {
         if (s.actionIsPad) isPad.set(s.actionIsPad, i * c);
       });
-      prepared.actionIsPad = Tensor.from(isPad, [b, c], 'bool');
-      created.push(prepared.actionIsPad);
+      out.actionIsPad = isPad;
     }
+    return out;
+  }
+}
+
+/** The native call's outcome, its errors as SmolVLAErrors (the native checks replace JS ones that threw those). */
+async function coded<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw asSmolVLAError(err);
   }
 }
 
 function checkFinite(values: ArrayLike<number>, where: string): void {
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i])) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `${where}: ${Number.isNaN(values[i]) ? 'NaN' : 'infinite value'} at index ${i}`);
-  }
-}
-
-function resizeStacked(data: Float32Array, b: number, h: number, w: number, width: number, height: number): Tensor {
-  const src = Tensor.from(data, [b, 3, h, w]);
-  try {
-    return resizeWithPad(src, width, height, 0);
-  } finally {
-    src.dispose();
-  }
-}
-
-/** x * 2 - 1 as a new tensor (t is disposed): data() is a copy, so it cannot be changed in place. */
-function toSigned(t: Tensor): Tensor {
-  const d = t.toFloat32();
-  const shape = t.shape;
-  t.dispose();
-  for (let i = 0; i < d.length; i++) d[i] = d[i]! * 2 - 1;
-  return Tensor.from(d, shape);
-}
-
-/**
- * A chunk with a NaN or infinity is never handed to a robot: NaN weights, NaN noise or statistics
- * that overflow all end here, as an error naming the robot, step and action dimension.
- */
-function checkFiniteChunk(chunk: Float32Array, robot: number, actionDim: number): void {
-  for (let j = 0; j < chunk.length; j++) {
-    if (!Number.isFinite(chunk[j]!)) {
-      throw new SmolVLAError(
-        'ERR_SMOLVLA_NOT_FINITE',
-        `actions: the chunk of robot ${robot} has ${chunk[j]} at step ${Math.floor(j / actionDim)}, dimension ${j % actionDim} ` +
-          '(non-finite weights, noise or normalisation statistics)',
-      );
-    }
   }
 }

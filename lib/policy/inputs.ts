@@ -4,6 +4,7 @@
  * error names the key as the caller wrote it (and the robot, in a list of robots).
  */
 import { SmolVLAError } from '../errors';
+import type { NativeFrame } from '../native';
 import { Tensor } from '../tensor';
 
 /** An 8-bit camera frame, row-major HWC (RGB, or RGBA with channels 4: alpha is dropped). */
@@ -67,18 +68,18 @@ export type TensorBatch = Record<string, Tensor | string | readonly string[]>;
 /** One robot, several robots (stacked in this order, results split back per robot), or a tensor batch. */
 export type PolicyBatch = RobotObservation | readonly RobotObservation[] | TensorBatch;
 
-/** A camera image of one sample: CHW float32 in [0, 1]. */
-export interface ChwImage {
-  data: Float32Array;
-  height: number;
-  width: number;
-}
+/**
+ * A camera image of one sample as the native preprocessing takes it: the last frame as a view of
+ * the caller's data (HWC bytes with `channels`, or CHW floats), named for errors. Its values are
+ * read (and float frames range-checked) natively, off the JS thread.
+ */
+export type FrameView = NativeFrame;
 
 export type LanguageEntry = { task: string } | { tokens: Int32Array; mask: Uint8Array };
 
 /** One validated sample. */
 export interface SampleInput {
-  images: Map<string, ChwImage>;
+  images: Map<string, FrameView>;
   /** Padding-mask flags by camera key (absent: valid). */
   masks: Map<string, boolean>;
   /** observation.state of the last time step, real width. */
@@ -146,10 +147,7 @@ function isPositiveInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
 }
 
-/** Bytes -> [0, 1] exactly as float32 v / 255. */
-const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, v) => Math.fround(v) / 255);
-
-function rgbToChw(frame: RgbFrame, where: string, key: string): ChwImage {
+function rgbView(frame: RgbFrame, where: string, key: string): FrameView {
   const { width, height } = frame;
   const channels = frame.channels ?? 3;
   const frames = frame.frames ?? 1;
@@ -163,18 +161,10 @@ function rgbToChw(frame: RgbFrame, where: string, key: string): ChwImage {
   if (frame.data.length !== need) {
     fail(where, key, `${frames} frame(s) of ${width} x ${height} x ${channels} need ${need} bytes, got ${frame.data.length}`);
   }
-  const src = frame.data;
-  const out = new Float32Array(3 * plane);
-  let q = (frames - 1) * plane * channels;
-  for (let p = 0; p < plane; p++, q += channels) {
-    out[p] = BYTE_TO_UNIT[src[q]!]!;
-    out[plane + p] = BYTE_TO_UNIT[src[q + 1]!]!;
-    out[2 * plane + p] = BYTE_TO_UNIT[src[q + 2]!]!;
-  }
-  return { data: out, height, width };
+  return { name: `${where}${key}`, data: frame.data.subarray((frames - 1) * plane * channels), height, width, channels };
 }
 
-function floatToChw(image: FloatImage, where: string, key: string): ChwImage {
+function floatView(image: FloatImage, where: string, key: string): FrameView {
   const shape = image.shape;
   if (!Array.isArray(shape) || (shape.length !== 3 && shape.length !== 4) || !shape.every(isPositiveInt)) {
     fail(where, key, `shape must be [3, H, W] or [T, 3, H, W], got ${JSON.stringify(shape)}`);
@@ -186,27 +176,15 @@ function floatToChw(image: FloatImage, where: string, key: string): ChwImage {
   }
   const numel = shape.reduce((a, b) => a * b, 1);
   if (image.data.length !== numel) fail(where, key, `shape [${shape.join(', ')}] needs ${numel} values, got ${image.data.length}`);
-  const data = image.data.subarray(numel - 3 * h * w);
-  checkUnitRange(data, where, key);
-  return { data, height: h, width: w };
+  // The values (finite, in [0, 1]) are checked natively with the rest of the per-pixel work.
+  return { name: `${where}${key}`, data: image.data.subarray(numel - 3 * h * w), height: h, width: w };
 }
 
-/** Finite values in [0, 1] (a frame in 0-255 passed as floats is the usual mistake). */
-export function checkUnitRange(data: Float32Array, where: string, key: string): void {
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    if (!(v >= 0 && v <= 1)) {
-      if (!Number.isFinite(v)) failNotFinite(where, key, `${v} at index ${i} (float images are finite values in [0, 1])`);
-      fail(where, key, `value ${v} at index ${i} is outside [0, 1] (float images are expected in [0, 1], not 0-255)`);
-    }
-  }
-}
-
-function toImage(v: unknown, where: string, key: string): ChwImage {
+function toImage(v: unknown, where: string, key: string): FrameView {
   if (typeof v === 'object' && v !== null) {
     const o = v as { data?: unknown; shape?: unknown; width?: unknown };
-    if (o.data instanceof Float32Array && o.shape !== undefined) return floatToChw(v as FloatImage, where, key);
-    if ((o.data instanceof Uint8Array || o.data instanceof Uint8ClampedArray) && o.width !== undefined) return rgbToChw(v as RgbFrame, where, key);
+    if (o.data instanceof Float32Array && o.shape !== undefined) return floatView(v as FloatImage, where, key);
+    if ((o.data instanceof Uint8Array || o.data instanceof Uint8ClampedArray) && o.width !== undefined) return rgbView(v as RgbFrame, where, key);
   }
   return fail(
     where,
@@ -297,7 +275,7 @@ export function parseRobot(obs: RobotObservation, spec: InputSpec, where: string
     return fail(where, 'observation', `expected an object keyed like a LeRobot batch, got ${describe(obs)}`);
   }
   const seen = new Map<string, string>();
-  const images = new Map<string, ChwImage>();
+  const images = new Map<string, FrameView>();
   const masks = new Map<string, boolean>();
   let state: Float32Array | undefined;
   let tokens: { key: string; value: unknown } | undefined;
@@ -385,7 +363,12 @@ function rowsOf(t: Tensor, key: string, ranks: number[], batch: number | null): 
   return { b, row: b === 0 ? 0 : data.length / b, data, shape };
 }
 
-/** Splits a LeRobot tensor batch into per-sample observations (views, no copies where possible). */
+/**
+ * Splits a LeRobot tensor batch into per-sample observations (views of one read-back per tensor).
+ * Its float images thus come to JS and go back in the preprocessing call: tensor batches serve
+ * parity with LeRobot's dataloaders and scripts, where a copy is nothing next to the model; robots
+ * in a control loop send frames (RobotObservation), which cross once.
+ */
 export function splitTensorBatch(batch: TensorBatch): RobotObservation[] {
   let size: number | null = null;
   const samples: RobotObservation[] = [];

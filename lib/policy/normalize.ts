@@ -12,6 +12,7 @@
  *
  * Formulas (float32, as LeRobot): MEAN_STD (x - mean) / (std + eps), inverse x * std + mean (no eps);
  * MIN_MAX ((x - min) / (max - min + eps)) * 2 - 1, inverse (x + 1) / 2 * (max - min) + min; eps 1e-8.
+ * Batches apply them natively (`nativeStats` -> native/ops/batch_inputs.h), off the JS thread.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,6 +20,7 @@ import * as path from 'node:path';
 import { readJsonFile } from '../util/files';
 import type { FeatureType, NormalizationMode, SmolVLAConfig } from '../config';
 import type { TensorDict } from '../model';
+import type { NativeNormalization } from '../native';
 import { readSafetensors } from '../safetensors';
 import { Tensor } from '../tensor';
 import { SmolVLAError } from '../errors';
@@ -279,54 +281,30 @@ export class Normalizer {
     return t ? t.mode : 'IDENTITY';
   }
 
-  /** Normalises rows of an input feature (state: dim values per row) into a new array. */
-  normalizeInput(key: string, values: Float32Array): Float32Array {
-    return this.forward(this.inputs.get(key), values, 1);
+  /**
+   * A feature's statistics as the native batch preprocessing applies them (undefined: identity).
+   * `inputs` are the state and cameras, `targets` the training actions, `outputs` the predictions.
+   */
+  nativeStats(role: keyof PolicyStats, key: string): NativeNormalization | undefined {
+    const t = this[role].get(key);
+    return t && { mode: t.mode, a: t.a, b: t.b, eps: this.eps };
   }
 
-  /** Normalises a camera's CHW float image in place (per-channel statistics; `plane` = H * W). */
-  normalizeImageInPlace(key: string, chw: Float32Array, plane: number): void {
-    const t = this.inputs.get(key);
-    if (!t) return;
-    const out = this.forward(t, chw, plane);
-    chw.set(out);
-  }
-
-  /** Whether a camera's images change under normalisation (VISUAL is IDENTITY by default). */
-  normalizesImages(key: string): boolean {
-    return this.inputs.has(key);
-  }
-
-  /** Normalises training targets (action rows). */
+  /**
+   * Normalises robot-space action rows as training targets are (the element-wise formula the native
+   * preprocessing applies to batches). Kept in JS for the serving adapter's few rows per request
+   * (an RTC leftover, a refine context: lib/serving/localPolicy.ts), which become one small tensor.
+   */
   normalizeTarget(key: string, values: Float32Array): Float32Array {
-    return this.forward(this.targets.get(key), values, 1);
-  }
-
-  /** Un-normalises predictions (action rows) into a new array. */
-  unnormalizeOutput(key: string, values: Float32Array): Float32Array {
-    const t = this.outputs.get(key);
-    if (!t) return Float32Array.from(values);
-    const out = new Float32Array(values.length);
-    const { a, b, dim, mode } = t;
-    for (let i = 0; i < values.length; i++) {
-      const j = i % dim;
-      const x = values[i]!;
-      if (mode === 'MEAN_STD') out[i] = f32(f32(x * b[j]!) + a[j]!);
-      else out[i] = f32(f32(f32(f32(x + 1) / 2) * f32(b[j]! - a[j]!)) + a[j]!);
-    }
-    return out;
-  }
-
-  /** Element i uses statistic index floor(i / stride) % dim (stride = H * W for images). */
-  private forward(t: Transform | undefined, values: Float32Array, stride: number): Float32Array {
+    const t = this.targets.get(key);
     if (!t) return Float32Array.from(values);
     const out = new Float32Array(values.length);
     const { a, b, dim, mode } = t;
     const eps = this.eps;
-    // Per-statistic constants rounded to float32 as torch computes them.
+    // Per-statistic constants rounded to float32 once, as the native path does.
     const scale = Float32Array.from({ length: dim }, (_, j) => (mode === 'MEAN_STD' ? f32(b[j]! + eps) : f32(f32(b[j]! - a[j]!) + eps)));
     for (let i = 0; i < values.length; i++) {
-      const j = Math.floor(i / stride) % dim;
+      const j = i % dim;
       const y = f32(f32(values[i]! - a[j]!) / scale[j]!);
       out[i] = mode === 'MEAN_STD' ? y : f32(f32(y * 2) - 1);
     }

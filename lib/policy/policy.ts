@@ -2,7 +2,7 @@
  * SmolVLAPolicy: the robot-facing policy. Raw robot observations in, un-normalised action chunks out,
  * with the inference guide's state machine: the previous call's CLS output, the similarity of the current CLS token 0 to
  * the previous CLS token 1, and the cache decision `mean > threshold` (strictly). Calls on one policy
- * run one after another; the model itself runs off the event loop.
+ * run one after another; the model and the per-pixel preprocessing run off the event loop.
  */
 import { readConfig, type SmolVLAConfig } from '../config';
 import { argumentError, SmolVLAError } from '../errors';
@@ -251,12 +251,15 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
     });
   }
 
-  /** Clears the action queue and the stored CLS output (call it at every episode start). */
-  /** Validates an observation batch as predictActionChunk would (no model work); returns its robot count. */
-  validate(batch: PolicyBatch): number {
-    return this.preprocessor.samples(batch).length;
+  /**
+   * Validates an observation batch as predictActionChunk would, the values of float images included,
+   * without running the model; resolves with its robot count.
+   */
+  validate(batch: PolicyBatch): Promise<number> {
+    return this.preprocessor.validate(batch);
   }
 
+  /** Clears the action queue and the stored CLS output (call it at every episode start). */
   reset(): void {
     this.generation++;
     this.queue = [];
@@ -269,7 +272,7 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
   forward(batch: PolicyBatch, options: { noise?: Tensor; time?: Tensor } = {}): Promise<ForwardResult> {
     return this.serial.run(async () => {
       this.checkLive();
-      const prepared = this.preprocessor.prepare(batch, { withActions: !this.config.trainDeltaExpert });
+      const prepared = await this.preprocessor.prepare(batch, { withActions: !this.config.trainDeltaExpert });
       try {
         const pad = prepared.actionIsPad ? { actionIsPad: prepared.actionIsPad } : {};
         const r = this.config.trainDeltaExpert
@@ -285,12 +288,12 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
   }
 
   /** Dataset samples -> the trainer's batch (see Preprocessor.trainingBatch). */
-  trainingBatch(samples: readonly DatasetSample[]): TrainingBatch {
+  trainingBatch(samples: readonly DatasetSample[]): Promise<TrainingBatch> {
     return this.preprocessor.trainingBatch(samples);
   }
 
-  /** A batch -> model inputs (the caller disposes them). */
-  prepare(batch: PolicyBatch): PreparedBatch {
+  /** A batch -> model inputs, built off the event loop (the caller disposes them). */
+  prepare(batch: PolicyBatch): Promise<PreparedBatch> {
     return this.preprocessor.prepare(batch);
   }
 
@@ -306,8 +309,8 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
     return this.model.deltaStep(cache, x);
   }
 
-  /** Model-space actions (B, n, max_action_dim) -> per robot n x action_dim, cropped and un-normalised. */
-  splitActions(actions: Tensor): Float32Array[] {
+  /** Model-space actions (B, n, max_action_dim) -> per robot n x action_dim, cropped and un-normalised (off the event loop). */
+  splitActions(actions: Tensor): Promise<Float32Array[]> {
     return this.preprocessor.splitActions(actions);
   }
 
@@ -384,9 +387,9 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
       if (o.prefixPadMasks) this.checkShape('prefixPadMasks', o.prefixPadMasks, [b, cache.prefixLength]);
       if (o.noise) this.checkShape('noise', o.noise, [b, c, a]);
       const r = await this.model.sample(cache, { ...cancel, ...(o.noise ? { noise: o.noise } : {}), ...(o.rtc ? { rtc: o.rtc } : {}) });
-      return { ...this.noSimilarity(b), actions: this.splitOrDispose(r.actions, r.cache), actionsTensor: r.actions };
+      return { ...this.noSimilarity(b), actions: await this.splitOrDispose(r.actions, r.cache), actionsTensor: r.actions };
     }
-    const prepared = this.preprocessor.prepare(batch!);
+    const prepared = await this.preprocessor.prepare(batch!);
     const b = prepared.size;
     try {
       if (o.computeClsSimilarity && this.prevCls && this.prevCls.shape[0] !== b) {
@@ -411,7 +414,7 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
       }
       const r = await this.model.sample(prepared.observation, { ...cancel, ...(o.noise ? { noise: o.noise } : {}), ...(o.rtc ? { rtc: o.rtc } : {}) });
       const cache = r.cache!;
-      const actions = this.splitOrDispose(r.actions, cache);
+      const actions = await this.splitOrDispose(r.actions, cache);
       const sim = this.similarity(cache, b, o.computeClsSimilarity ?? false, generation);
       const out: ChunkPrediction = { ...sim, actions, actionsTensor: r.actions };
       if (o.keepCache) out.cache = cache;
@@ -423,9 +426,9 @@ export class SmolVLAPolicy implements Disposable, AsyncDisposable {
   }
 
   /** The robots' chunks; on an error (a non-finite chunk) the native results are freed at once. */
-  private splitOrDispose(actions: Tensor, cache: KVCache | null): Float32Array[] {
+  private async splitOrDispose(actions: Tensor, cache: KVCache | null): Promise<Float32Array[]> {
     try {
-      return this.preprocessor.splitActions(actions);
+      return await this.preprocessor.splitActions(actions);
     } catch (err) {
       actions.dispose();
       cache?.dispose();

@@ -30,7 +30,7 @@ import { ServingStats, type MissReason } from './stats';
 /** What the adapter needs of a policy: SmolVLAPolicy has all of it. */
 export interface LocalPolicyLike extends PolicyLike {
   deltaStep(cache: KVCache, x: Tensor): Promise<Tensor>;
-  splitActions(actions: Tensor): Float32Array[];
+  splitActions(actions: Tensor): Float32Array[] | Promise<Float32Array[]>;
   preprocessor: { spec: { actionDim: number } };
   normalizer: { normalizeTarget(key: string, values: Float32Array): Float32Array };
 }
@@ -167,7 +167,7 @@ export class LocalChunkPolicy implements ChunkPolicy {
     const refined = await deltaRefine(this.policy, cache, this.contextToModel(context), 1, n, 'LocalChunkPolicy');
     const t = Tensor.from(refined, [1, n, this.policy.config.maxActionDim]);
     try {
-      return this.policy.splitActions(t)[0]!;
+      return (await this.policy.splitActions(t))[0]!;
     } finally {
       t.dispose();
     }

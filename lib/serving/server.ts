@@ -75,15 +75,15 @@ export interface PolicyLike {
   deltaStep?(cache: KVCache, x: Tensor): Promise<Tensor>;
   /**
    * Refine mode: model-space actions (B, n, A) -> per robot n x actionDim, cropped and
-   * un-normalised exactly as sampled chunks are.
+   * un-normalised exactly as sampled chunks are (SmolVLAPolicy's resolves: it runs natively).
    */
-  splitActions?(actions: Tensor): Float32Array[];
+  splitActions?(actions: Tensor): Float32Array[] | Promise<Float32Array[]>;
   /**
    * Checks an observation batch exactly as predictActionChunk would, without running the model,
    * and returns its number of robots. Reuse steps (no prefix pass) call it so that a bad
    * observation is refused there too; a policy without it gets no reuse steps.
    */
-  validate?(batch: unknown): number;
+  validate?(batch: unknown): number | Promise<number>;
 }
 
 /** A KV-cache queue entry (the guide's cache_item). The cache stays native, never copied to JS. */
@@ -287,7 +287,7 @@ export class PolicyServer implements AsyncDisposable {
     const newest = this.cacheQueue[this.cacheQueue.length - 1];
     if (this.reuseLeft > 0 && this.actionQueue.length > 0 && newest && this.policy.validate) {
       // Reuse skips the model, not the checks: the observation is validated like any step's.
-      const robots = this.policy.validate(batch);
+      const robots = await this.policy.validate(batch);
       if (robots !== this.shape?.batch) {
         throw new SmolVLAError(
           'ERR_SMOLVLA_ARGUMENT',
@@ -425,7 +425,7 @@ export class PolicyServer implements AsyncDisposable {
     const rt = Tensor.from(refined, [batch, queued, modelDim]);
     let robot: Float32Array[];
     try {
-      robot = this.policy.splitActions!(rt);
+      robot = await this.policy.splitActions!(rt);
     } finally {
       rt.dispose();
     }

@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   smolvla::napi::TensorWrap::Init(env, exports);
   smolvla::napi::register_runtime(env, exports);
   smolvla::napi::register_ops(env, exports);
+  smolvla::napi::register_preprocess(env, exports);
   smolvla::napi::register_io(env, exports);
   smolvla::napi::register_model(env, exports);
   smolvla::napi::register_trainer(env, exports);

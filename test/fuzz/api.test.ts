@@ -1,6 +1,7 @@
 /**
  * Seeded fuzz of the public API: random calls with random arguments (wrong types, NaN, Infinity,
- * 1e9, NUL bytes, disposed tensors, broken observations) against the tiny model. Every call returns
+ * 1e9, NUL bytes, disposed tensors, broken observations and robot frames) against the tiny model and
+ * the policy's batch preprocessing (native, off the event loop). Every call returns
  * or throws an Error with an ERR_SMOLVLA_* code and a message; nothing aborts or hangs (a hang
  * fails the test by its time limit).
  */
@@ -9,15 +10,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { KVCache, matmulThroughput, manualSeed, ops, readSafetensors, resolveDevice, SmolVLAModel, Tensor, writeSafetensors } from '../../lib/index';
+import type { Preprocessor } from '../../lib/policy';
 import { loadModelFixture, type ModelFixture } from '../modelFixtures';
+import { tinySetup } from '../policy/fixtures';
 import { FUZZ_SCALE, codeOf, int, pick, rng } from './random';
 
 let fixture: ModelFixture;
+let pre: Preprocessor;
 let cwd: string;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smolvla-apifuzz-'));
 
 beforeAll(async () => {
   fixture = await loadModelFixture('tiny_delta');
+  pre = (await tinySetup()).pre;
   // Paths from the pool are relative too: anything a call writes lands in the temporary folder.
   cwd = process.cwd();
   process.chdir(dir);
@@ -51,6 +56,33 @@ function pool(): Gen[] {
     o[key] = pick(r, [undefined, null, 3, [], [disposed], disposed, ...tensors().slice(0, 3)]);
     return o;
   };
+  // One robot's observation (tiny_delta: cam0, state 5): each field valid 3 times in 4, else broken.
+  const field = <T,>(r: () => number, valid: readonly T[], broken: readonly T[]): T => (r() < 0.75 ? pick(r, valid) : pick(r, broken));
+  const entries = (r: () => number, valid: Array<Record<string, unknown>>, broken: Array<Record<string, unknown>>) => field(r, valid, broken);
+  const frames: unknown[] = [
+    { data: new Uint8Array(2 * 3 * 3), width: 3, height: 2 },
+    { data: new Uint8Array(16), width: 2, height: 2, channels: 4 },
+    { data: new Uint8ClampedArray(24), width: 2, height: 2, frames: 2 },
+    { data: new Float32Array(12).fill(0.5), shape: [3, 2, 2] },
+  ];
+  const badFrames: unknown[] = [
+    { data: new Uint8Array(5), width: 3, height: 2 },
+    { data: new Uint8Array(12), width: 2, height: 2, channels: 5 },
+    { data: new Uint8Array(12), width: 1e9, height: 2 },
+    { data: Float32Array.from({ length: 12 }, (_, i) => (i === 5 ? Number.NaN : 0.5)), shape: [3, 2, 2] },
+    { data: new Float32Array(12).fill(Number.NEGATIVE_INFINITY), shape: [3, 2, 2] },
+    { data: new Float32Array(12).fill(255), shape: [3, 2, 2] },
+    { data: new Float32Array(12), shape: [2, 2, 3] },
+    { data: new Float64Array(12), shape: [3, 2, 2] },
+    'frame',
+    null,
+  ];
+  const robot = (r: () => number): Record<string, unknown> => ({
+    'observation.images.cam0': field(r, frames, badFrames),
+    'observation.state': field<unknown>(r, [[0, 1, 2, 3, 4], { data: new Float32Array(10), shape: [2, 5] }], [[0, Number.NaN, 2, 3, 4], [1e39, 0, 0, 0, 0], new Float32Array(5).fill(Infinity), [1, 2]]),
+    ...entries(r, [{ 'observation.language.tokens': [1, 2] }, { task: 'pick up the cube' }], [{ 'observation.language.tokens': [1e9] }, { task: 3 }, {}]),
+    ...entries(r, [{}, { action: new Float32Array(32) }, { 'observation.images.cam0_padding_mask': false }], [{ action: new Float32Array(32).fill(Number.NaN), action_is_pad: new Array(8).fill(0) }]),
+  });
   return [
     () => undefined,
     () => null,
@@ -62,6 +94,10 @@ function pool(): Gen[] {
     broken,
     (r) => ({ noise: pick(r, tensors()), withGrad: pick(r, [true, 'yes']), numClsPrefix: pick(r, numbers), numClsSuffix: 1, chunkSize: pick(r, numbers), lambda: pick(r, numbers), gradNames: pick(r, [['x'], 'x', [1]]) }),
     () => new Map([['a', disposed]]),
+    robot,
+    (r) => [robot(r), robot(r)],
+    () => Tensor.from(new Float32Array(2 * 8 * 6).fill(0.25), [2, 8, 6]),
+    () => Tensor.from(new Float32Array(8 * 6).fill(Number.NaN), [1, 8, 6]),
   ];
 }
 
@@ -95,6 +131,10 @@ function targets(model: SmolVLAModel): Target[] {
     ['model.forwardDelta', (a) => model.forwardDelta(a[0] as never, a[1] as never)],
     ['model.parameters', (a) => model.parameters(a[0] as never)],
     ['model.save', (a) => model.save(a[0] as never, a[1] as never, a[2] as never)],
+    ['policy.prepare', (a) => pre.prepare(a[0] as never, a[1] as never)],
+    ['policy.validate', (a) => pre.validate(a[0] as never)],
+    ['policy.splitActions', (a) => pre.splitActions(a[0] as never)],
+    ['policy.trainingBatch', (a) => pre.trainingBatch(a[0] as never)],
   ];
 }
 

@@ -37,8 +37,8 @@ function stackedImages(obs: { images: Tensor[] }): Tensor {
 }
 
 describe('LeRobot preprocessing (parity)', () => {
-  it(`matches resize_with_pad, x*2-1 and MEAN_STD state normalisation within ${OP_TOL}`, () => {
-    const p = t.pre.prepare(robots);
+  it(`matches resize_with_pad, x*2-1 and MEAN_STD state normalisation within ${OP_TOL}`, async () => {
+    const p = await t.pre.prepare(robots);
     expect(p.size).toBe(3);
     expectClose(stackedImages(p.observation), fx.get('out.images'), OP_TOL, 'images');
     expectClose(p.observation.state, fx.get('out.state'), OP_TOL, 'state');
@@ -47,7 +47,7 @@ describe('LeRobot preprocessing (parity)', () => {
     disposeBatch(p);
   });
 
-  it('gives the same result for float CHW [0, 1] images (with a time axis) and for the seeds\' obs. keys', () => {
+  it('gives the same result for float CHW [0, 1] images (with a time axis) and for the seeds\' obs. keys', async () => {
     const floats = robots.map((r, i) => {
       const f = frameOf(fx.get(`in.r${i}.frame`));
       const chw = chwOf(f);
@@ -62,9 +62,9 @@ describe('LeRobot preprocessing (parity)', () => {
       'obs.state': r['observation.state'],
       'obs.language.tokens': r['observation.language.tokens'],
     }));
-    const ref = t.pre.prepare(robots);
+    const ref = await t.pre.prepare(robots);
     for (const batch of [floats, aliased]) {
-      const p = t.pre.prepare(batch);
+      const p = await t.pre.prepare(batch);
       expectClose(stackedImages(p.observation), stackedImages(ref.observation), OP_TOL, 'images');
       expect(p.observation.state.toNumbers()).toEqual(ref.observation.state.toNumbers());
       disposeBatch(p);
@@ -72,14 +72,14 @@ describe('LeRobot preprocessing (parity)', () => {
     disposeBatch(ref);
   });
 
-  it('accepts a LeRobot tensor batch (B, T, 3, H, W), (B, D) state, one task for all samples', () => {
+  it('accepts a LeRobot tensor batch (B, T, 3, H, W), (B, D) state, one task for all samples', async () => {
     const frame = chwOf(frameOf(fx.get('in.r0.frame')));
     const f = frameOf(fx.get('in.r0.frame'));
     const imgs = Tensor.from(Float32Array.from([...frame, ...frame, ...frame, ...frame]), [2, 2, 3, f.height, f.width]);
     const state = Tensor.from(Float32Array.from([...robots[0]!['observation.state'] as Float32Array, ...robots[1]!['observation.state'] as Float32Array]), [2, 5]);
     const batch: TensorBatch = { [CAM]: imgs, 'observation.state': state, task: 'pick up the cube', [`${CAM}_padding_mask`]: Tensor.fromBools([true, false], [2]) };
-    const p = t.pre.prepare(batch);
-    const ref = t.pre.prepare([0, 1].map((i) => ({ ...robots[i], [CAM]: robots[0]![CAM], 'observation.language.tokens': undefined, task: 'pick up the cube' })));
+    const p = await t.pre.prepare(batch);
+    const ref = await t.pre.prepare([0, 1].map((i) => ({ ...robots[i], [CAM]: robots[0]![CAM], 'observation.language.tokens': undefined, task: 'pick up the cube' })));
     expectClose(stackedImages(p.observation), stackedImages(ref.observation), OP_TOL, 'images');
     expect(p.observation.state.toNumbers()).toEqual(ref.observation.state.toNumbers());
     expect(p.observation.langTokens.toNumbers()).toEqual(ref.observation.langTokens.toNumbers());
@@ -113,24 +113,24 @@ describe('errors name the key', () => {
     ['both padding flag names', (o) => ((o.action = new Float32Array(32)), (o.action_is_pad = new Array(8).fill(0)), (o.actions_id_pad = new Array(8).fill(0))), /actions_id_pad: given together with 'action_is_pad'/],
     ['no camera at all', (o) => delete o[CAM], /no camera image; expected at least one of observation\.images\.cam0/],
   ];
-  it.each(cases)('rejects %s', (_, edit, message) => {
+  it.each(cases)('rejects %s', async (_, edit, message) => {
     const o = one();
     edit(o);
-    expect(() => t.pre.prepare(o)).toThrow(message);
+    await expect(t.pre.prepare(o)).rejects.toThrow(message);
   });
 
-  it('names the robot in a list and the key in a tensor batch', () => {
+  it('names the robot in a list and the key in a tensor batch', async () => {
     const bad = [robots[0]!, { ...robots[1]!, 'observation.state': [1, 2, 3, 4, NaN] }];
-    expect(() => t.pre.prepare(bad)).toThrow(/^robot 1: observation\.state: NaN at index 4/);
+    await expect(t.pre.prepare(bad)).rejects.toThrow(/^robot 1: observation\.state: NaN at index 4/);
     const u8 = Tensor.from(new Uint8Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);
-    expect(() => t.pre.prepare({ [CAM]: u8, 'observation.state': Tensor.from(new Float32Array(10), [2, 5]), task: 'x' })).toThrow(
+    await expect(t.pre.prepare({ [CAM]: u8, 'observation.state': Tensor.from(new Float32Array(10), [2, 5]), task: 'x' })).rejects.toThrow(
       /observation\.images\.cam0: expected a float32 tensor in \[0, 1\], got uint8/,
     );
     const img = Tensor.from(new Float32Array(3 * 3 * 4 * 4), [3, 3, 4, 4]);
-    expect(() => t.pre.prepare({ [CAM]: img, 'observation.state': Tensor.from(new Float32Array(10), [2, 5]), task: 'x' })).toThrow(
+    await expect(t.pre.prepare({ [CAM]: img, 'observation.state': Tensor.from(new Float32Array(10), [2, 5]), task: 'x' })).rejects.toThrow(
       /observation\.state: batch size 2 differs from the other entries' 3/,
     );
-    expect(() => t.pre.prepare({ [CAM]: img, 'observation.state': Tensor.from(new Float32Array(15), [3, 5]), task: ['a', 'b'] })).toThrow(
+    await expect(t.pre.prepare({ [CAM]: img, 'observation.state': Tensor.from(new Float32Array(15), [3, 5]), task: ['a', 'b'] })).rejects.toThrow(
       /task: expected 1 or 3 task strings, got 2/,
     );
     disposeAll([u8, img]);
@@ -139,7 +139,7 @@ describe('errors name the key', () => {
   it('needs a tokenizer for task strings and says where it looked', async () => {
     const { Preprocessor } = await import('../../lib/policy');
     const pre = new Preprocessor(t.config, t.normalizer, { missing: 'no tokenizer.json found for X' });
-    expect(() => pre.prepare({ ...robots[0]!, 'observation.language.tokens': undefined, task: 'pick' })).toThrow(
+    await expect(pre.prepare({ ...robots[0]!, 'observation.language.tokens': undefined, task: 'pick' })).rejects.toThrow(
       /task: a task string needs the VLM's tokenizer .*no tokenizer\.json found for X/,
     );
   });
@@ -148,7 +148,7 @@ describe('errors name the key', () => {
 describe('cameras', () => {
   it('fills missing cameras up to empty_cameras with -1 images of mask 0, after the present ones', async () => {
     const s = await tinySetup({ emptyCameras: 1 });
-    const p = s.pre.prepare(robots.slice(0, 2));
+    const p = await s.pre.prepare(robots.slice(0, 2));
     expect(p.observation.images).toHaveLength(2);
     expect(Array.from(new Set(p.observation.images[1]!.toNumbers()))).toEqual([-1]);
     expect(p.observation.images[1]!.shape).toEqual([2, 3, 32, 32]);
@@ -161,12 +161,12 @@ describe('cameras', () => {
     const inputFeatures = { ...base.config.inputFeatures, 'observation.images.cam1': { type: 'VISUAL' as const, shape: [3, 32, 32] } };
     const s = await tinySetup({ inputFeatures, emptyCameras: 1 });
     const both = { ...robots[0]!, 'observation.images.cam1': robots[1]![CAM] };
-    const p = s.pre.prepare(both);
+    const p = await s.pre.prepare(both);
     expect(p.observation.images).toHaveLength(3);
     expect(p.observation.imgMasks.map((m) => m.toNumbers())).toEqual([[1], [1], [0]]);
     disposeBatch(p);
     const onlyCam1 = { ...both, [CAM]: undefined };
-    expect(() => s.pre.prepare(onlyCam1)).toThrow(
+    await expect(s.pre.prepare(onlyCam1)).rejects.toThrow(
       /^observation\.images\.cam0: camera missing from the batch; the config has 3 camera\(s\) and empty_cameras = 1 placeholder\(s\) for missing ones, 2 are missing/,
     );
   });
@@ -177,8 +177,8 @@ describe('cameras', () => {
     const inputFeatures = { 'observation.images.empty_camera_0': { type: 'VISUAL' as const, shape: [3, 32, 32] }, ...base.config.inputFeatures };
     const s = await tinySetup({ inputFeatures, emptyCameras: 1 });
     expect(s.pre.spec.cameras).toEqual(['observation.images.empty_camera_0', CAM]);
-    const p = s.pre.prepare(robots[0]!);
-    const ref = t.pre.prepare(robots[0]!);
+    const p = await s.pre.prepare(robots[0]!);
+    const ref = await t.pre.prepare(robots[0]!);
     expect(p.observation.images[0]!.toNumbers()).toEqual(ref.observation.images[0]!.toNumbers());
     expect(p.observation.imgMasks.map((m) => m.toNumbers())).toEqual([[1], [0]]);
     disposeAll([p, ref]);
@@ -192,14 +192,14 @@ describe('cameras', () => {
       { ...robots[0]!, 'observation.images.cam1': robots[1]![CAM], [`${CAM}_padding_mask`]: false },
       { ...robots[1]!, 'obs.images.cam1_padding_mask': 2 },
     ];
-    expect(() => s.pre.prepare(batch)).toThrow(/robot 1: obs\.images\.cam1_padding_mask: expected a boolean/);
+    await expect(s.pre.prepare(batch)).rejects.toThrow(/robot 1: obs\.images\.cam1_padding_mask: expected a boolean/);
     batch[1] = { ...robots[1]!, 'obs.images.cam1_padding_mask': true };
-    const p = s.pre.prepare(batch);
+    const p = await s.pre.prepare(batch);
     expect(p.observation.imgMasks.map((m) => m.toNumbers())).toEqual([[0, 1], [1, 0]]);
     // robot 1 has no cam1 image: its slot is -1, robot 0's is robot 1's frame as robot 0 would see it
     const cam1 = rowsOf(p.observation.images[1]!);
     expect(new Set(cam1[1])).toEqual(new Set([-1]));
-    const alone = s.pre.prepare({ ...robots[1]!, 'observation.images.cam1': robots[1]![CAM] });
+    const alone = await s.pre.prepare({ ...robots[1]!, 'observation.images.cam1': robots[1]![CAM] });
     expect(Array.from(cam1[0]!)).toEqual(Array.from(rowsOf(alone.observation.images[1]!)[0]!));
     disposeAll([p, alone]);
   });
@@ -209,14 +209,14 @@ describe('language and stacking', () => {
   it('tokenises tasks with the newline and pads to the longest or to tokenizer_max_length', async () => {
     const task = (s: string) => ({ ...robots[0]!, 'observation.language.tokens': undefined, task: s });
     const pick = t.tokenizer.encode('pick up the cube\n');
-    const p = t.pre.prepare([task('pick up the cube'), task('pickup')]);
+    const p = await t.pre.prepare([task('pick up the cube'), task('pickup')]);
     expect(p.observation.langTokens.shape).toEqual([2, pick.length]);
     expect(rowsOf(p.observation.langMasks.to('float32')).map((r) => Array.from(r))).toEqual([
       pick.map(() => 1),
       [1, 1, 1, 1, 0],
     ]);
     const s = await tinySetup({ padLanguageTo: 'max_length' });
-    const q = s.pre.prepare([task('pick up the cube'), { ...robots[1]!, 'observation.language.tokens': [20, 21] }]);
+    const q = await s.pre.prepare([task('pick up the cube'), { ...robots[1]!, 'observation.language.tokens': [20, 21] }]);
     expect(q.observation.langTokens.shape).toEqual([2, 12]);
     const ids = q.observation.langTokens.toNumbers();
     expect(ids.slice(0, 5)).toEqual(pick);
@@ -226,13 +226,13 @@ describe('language and stacking', () => {
     disposeAll([p, q]);
   });
 
-  it('stacks robots with ragged ready tokens and splits actions back per robot, un-normalised', () => {
-    const p = t.pre.prepare([robots[0]!, { ...robots[1]!, 'observation.language.tokens': [5, 6, 7, 8, 9], 'observation.language.attention_mask': [1, 1, 1, 1, 0] }]);
+  it('stacks robots with ragged ready tokens and splits actions back per robot, un-normalised', async () => {
+    const p = await t.pre.prepare([robots[0]!, { ...robots[1]!, 'observation.language.tokens': [5, 6, 7, 8, 9], 'observation.language.attention_mask': [1, 1, 1, 1, 0] }]);
     expect(p.observation.langTokens.toNumbers()).toEqual([9, 10, 11, 2, 2, 5, 6, 7, 8, 9]);
     expect(p.observation.langMasks.toNumbers()).toEqual([1, 1, 1, 0, 0, 1, 1, 1, 1, 0]);
     disposeBatch(p);
     const model = Float32Array.from({ length: 2 * 8 * 6 }, (_, i) => (i % 7) / 7 - 0.5);
-    const split = t.pre.splitActions(Tensor.from(model, [2, 8, 6]));
+    const split = await t.pre.splitActions(Tensor.from(model, [2, 8, 6]));
     const mean = t.normalizer.stats.outputs.action!.mean!;
     const std = t.normalizer.stats.outputs.action!.std!;
     expect(split).toHaveLength(2);
@@ -259,9 +259,9 @@ describe('trainingBatch', () => {
       };
     });
 
-  it('builds the observation, normalised padded actions and action_is_pad', () => {
+  it('builds the observation, normalised padded actions and action_is_pad', async () => {
     const s = samples();
-    const b = t.pre.trainingBatch(s);
+    const b = await t.pre.trainingBatch(s);
     const first = Tensor.from(rowsOf(b.observation.images[0]!)[0]!, [3, 32, 32]);
     expectClose(first, select(fx.get('out.images'), 0, 2), OP_TOL, 'image of sample 0');
     expect(b.actions.shape).toEqual([2, 8, 6]);
@@ -276,15 +276,15 @@ describe('trainingBatch', () => {
     disposeBatch(b);
   });
 
-  it('names the sample and field of bad data', () => {
+  it('names the sample and field of bad data', async () => {
     const s = samples();
     s[1]!.actions = new Float32Array(31);
-    expect(() => t.pre.trainingBatch(s)).toThrow(/samples\[1\]\.actions: expected 8 x 4 values, got 31/);
+    await expect(t.pre.trainingBatch(s)).rejects.toThrow(/samples\[1\]\.actions: expected 8 x 4 values, got 31/);
     const n = samples();
     n[0]!.state[1] = NaN;
-    expect(() => t.pre.trainingBatch(n)).toThrow(/samples\[0\]\.state: NaN at index 1/);
+    await expect(t.pre.trainingBatch(n)).rejects.toThrow(/samples\[0\]\.state: NaN at index 1/);
     const i = samples();
     i[0]!.images[CAM]!.data[7] = 2;
-    expect(() => t.pre.trainingBatch(i)).toThrow(/samples\[0\]\.images\.observation\.images\.cam0: value 2 at index 7/);
+    await expect(t.pre.trainingBatch(i)).rejects.toThrow(/samples\[0\]\.images\.observation\.images\.cam0: value 2 at index 7/);
   });
 });

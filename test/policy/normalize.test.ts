@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { readConfig, readSafetensors, Tensor, writeSafetensors, type SmolVLAConfig } from '../../lib/index';
-import { Normalizer, readCheckpointStats, SmolVLAPolicy, type StatsMap } from '../../lib/policy';
+import { disposeAll, readConfig, readSafetensors, Tensor, writeSafetensors, type SmolVLAConfig } from '../../lib/index';
+import { Normalizer, Preprocessor, readCheckpointStats, SmolVLAPolicy, type RobotObservation, type StatsMap } from '../../lib/policy';
 import { expectClose, loadFixture } from '../helpers';
 import { sequenceCall, TINY_DELTA } from './fixtures';
 
@@ -133,6 +133,35 @@ describe('reading statistics', () => {
   });
 });
 
+/**
+ * The normaliser's statistics as the policy applies them (natively, in one preprocessing call):
+ * the normalised state of two robots whose rows are x's two halves, and un-normalised action rows.
+ * The training targets of the same call (action rows `a` at every chunk step) must equal the JS
+ * normalizeTarget the serving adapter uses, bit for bit.
+ */
+async function applied(n: Normalizer, x: Float32Array, a: Float32Array): Promise<{ state: Float32Array; actions: Float32Array }> {
+  const pre = new Preprocessor(n.config, n, null);
+  const chunk = Float32Array.from({ length: 8 * 4 }, (_, i) => a[i % 4]!);
+  const robot = (i: number): RobotObservation => ({
+    'observation.images.cam0': { data: new Uint8Array(12), width: 2, height: 2 },
+    'observation.state': x.slice(i * 5, (i + 1) * 5),
+    'observation.language.tokens': [1],
+    action: chunk,
+  });
+  const p = await pre.prepare([robot(0), robot(1)], { withActions: true });
+  const padded = p.observation.state.toFloat32();
+  const targets = p.actions!.toFloat32();
+  disposeAll(p);
+  const js = n.normalizeTarget('action', a);
+  expect(Array.from(targets.subarray(0, 6))).toEqual([...js, 0, 0]);
+  const model = Tensor.from(Float32Array.from([...a, 0, 0]), [1, 1, 6]);
+  const [actions] = await pre.splitActions(model);
+  model.dispose();
+  // Rows of max_state_dim 6: the real 5 values, then the zero padding.
+  expect([padded[5], padded[11]]).toEqual([0, 0]);
+  return { state: Float32Array.from([...padded.subarray(0, 5), ...padded.subarray(6, 11)]), actions: actions! };
+}
+
 describe('Normalizer', () => {
   const stats = (): StatsMap => ({
     [STATE]: { mean: Float32Array.from([0.1, -2, 3.3, 0, 1]), std: Float32Array.from([0.5, 1.5, 2, 0, 3]), min: Float32Array.from([-1, -3, 0, 2, 2]), max: Float32Array.from([1, 5, 1, 2, 4]) },
@@ -140,35 +169,34 @@ describe('Normalizer', () => {
   });
   const x = Float32Array.from([0.3, -1, 7, 0.5, 2.5, 1, 1, 1, 1, 1]);
 
-  it('MEAN_STD: (x - mean) / (std + 1e-8) forward, x * std + mean back (no eps), in float32', () => {
+  it('MEAN_STD: (x - mean) / (std + 1e-8) forward, x * std + mean back (no eps), in float32', async () => {
     const n = new Normalizer(config, { inputs: stats(), targets: stats(), outputs: stats() });
     const s = stats()[STATE]!;
-    const y = n.normalizeInput(STATE, x);
+    const a = Float32Array.from([0.5, -1, 2, 0.25]);
+    const { state: y, actions: back } = await applied(n, x, a);
     for (let i = 0; i < x.length; i++) {
       const j = i % 5;
       expect(y[i]).toBe(f(f(x[i]! - s.mean![j]!) / f(s.std![j]! + 1e-8)));
     }
     expect(Number.isFinite(y[3]!)).toBe(true); // std 0 divides by 1e-8, as LeRobot
-    const a = Float32Array.from([0.5, -1, 2, 0.25]);
-    const back = n.unnormalizeOutput('action', a);
     const st = stats().action!;
     a.forEach((v, i) => expect(back[i]).toBe(f(f(v * st.std![i]!) + st.mean![i]!)));
     expect(n.modeOf(STATE)).toBe('MEAN_STD');
     expect(n.modeOf('observation.images.cam0')).toBe('IDENTITY');
   });
 
-  it('MIN_MAX: ((x - min) / (max - min + eps)) * 2 - 1 forward, (x + 1) / 2 * (max - min) + min back', () => {
+  it('MIN_MAX: ((x - min) / (max - min + eps)) * 2 - 1 forward, (x + 1) / 2 * (max - min) + min back', async () => {
     const mm = { ...config, normalizationMapping: { VISUAL: 'IDENTITY' as const, STATE: 'MIN_MAX' as const, ACTION: 'MIN_MAX' as const } };
     const n = new Normalizer(mm, { inputs: stats(), targets: stats(), outputs: stats() });
     const s = stats()[STATE]!;
-    const y = n.normalizeInput(STATE, x);
+    const a = Float32Array.from([-1, 1, 0, 0.5]);
+    const { state: y, actions: back } = await applied(n, x, a);
     for (let i = 0; i < x.length; i++) {
       const j = i % 5;
       expect(y[i]).toBe(f(f(f(f(x[i]! - s.min![j]!) / f(f(s.max![j]! - s.min![j]!) + 1e-8)) * 2) - 1));
     }
-    const a = Float32Array.from([-1, 1, 0, 0.5]);
     const st = stats().action!;
-    expect(Array.from(n.unnormalizeOutput('action', a))).toEqual(
+    expect(Array.from(back)).toEqual(
       Array.from(a, (v, i) => f(f(f(f(v + 1) / 2) * f(st.max![i]! - st.min![i]!)) + st.min![i]!)),
     );
   });
@@ -189,7 +217,7 @@ describe('Normalizer', () => {
     expect(policy.usesIdentityStats).toBe(true);
     expect(policy.normalizer.missing.sort()).toEqual(['action', STATE]);
     expect(policy.warnings.join('\n')).toMatch(/no normalisation statistics for observation\.state: identity is used/);
-    expect(Array.from(policy.normalizer.normalizeInput(STATE, x))).toEqual(Array.from(x));
+    expect(Array.from((await applied(policy.normalizer, x, new Float32Array(4))).state)).toEqual(Array.from(x));
   });
 });
 

@@ -7,6 +7,10 @@
 * policy/preprocess.safetensors: raw robot inputs (uint8 HWC frames of odd sizes, one with a time axis; states
   of the real width) and LeRobot's preprocessing of them for tiny_delta (resize_with_pad, x*2-1, MEAN_STD with
   the checkpoint's statistics, zero padding).
+* policy/batch_inputs.safetensors: the whole batch preprocessing of two robots with two cameras (odd frame
+  sizes, an RGBA frame, a time axis, a masked camera) and a placeholder camera, under each normalisation
+  mode (IDENTITY, MEAN_STD, MIN_MAX for cameras, state and actions): images, masks, state, language,
+  training targets, and un-normalised actions from model-space ones.
 * policy/sequence.safetensors: three predict_action_chunk calls with compute_cls_similarity on tiny_delta
   (first call, a nearly unchanged scene, a scene where robot 1 changed), the similarities, decisions and
   un-normalised actions.
@@ -18,6 +22,7 @@ import re
 import torch
 
 from smolvla_ref import ops
+from smolvla_ref.normalize import normalize, unnormalize
 from smolvla_ref.checkpoint import load_checkpoint
 from smolvla_ref.safetensors_io import save_file
 
@@ -132,8 +137,9 @@ def gen_tokenizer(fixtures):
 
 # ---------------------------------------------------------------- preprocessing and the similarity sequence
 def frame_to_input(frame_u8):
-    """uint8 (..., H, W, 3) -> float (1, 3, H, W) in [0, 1] of the last time step (LeRobot: last frame)."""
-    f = frame_u8.reshape(-1, *frame_u8.shape[-3:])[-1]
+    """uint8 (..., H, W, 3 or 4) -> float (1, 3, H, W) in [0, 1] of the last time step (LeRobot: last frame;
+    an alpha channel is dropped)."""
+    f = frame_u8.reshape(-1, *frame_u8.shape[-3:])[-1][..., :3]
     return (f.to(torch.float32) / 255.0).permute(2, 0, 1)[None]
 
 
@@ -171,6 +177,75 @@ def gen_preprocess(fixtures, cfg, stats):
         "(time axis: the last frame is used) as I32; states of width 5 (robot 2 with a time axis of 2). out.images "
         "(3,3,32,32): /255, resize_with_pad to 32x32 (pad 0, left/top), x*2-1; out.state (3,6): MEAN_STD with "
         "tiny_delta's normalize_inputs statistics ((x - mean) / (std + 1e-8)), zero-padded.",
+    })
+
+
+BATCH_MODES = ("IDENTITY", "MEAN_STD", "MIN_MAX")
+
+
+def feature_stats(g, shape, centre, spread):
+    """Dataset-like statistics: mean around `centre`, std in [0.5, 2] * spread, min < max around the mean."""
+    mean = centre + torch.randn(shape, generator=g) * spread
+    std = (torch.rand(shape, generator=g) * 1.5 + 0.5) * spread
+    lo = mean - (torch.rand(shape, generator=g) + 0.5) * spread
+    hi = mean + (torch.rand(shape, generator=g) + 0.5) * spread
+    return {"mean": mean, "std": std, "min": lo, "max": hi}
+
+
+def gen_batch_inputs(fixtures, cfg):
+    """policy/batch_inputs.safetensors: LeRobot's preprocessing of a two-robot batch under every normalisation mode."""
+    g = torch.Generator().manual_seed(700)
+    size = cfg.resize_imgs_with_padding[0]  # [32, 32]
+    cams = ["observation.images.cam0", "observation.images.cam1"]
+    frames = [
+        # robot 0: a wide frame (padded at the top) and a tall RGBA one (padded at the left, alpha dropped)
+        [random_frame(g, 23, 37), torch.randint(0, 256, (45, 19, 4), generator=g, dtype=torch.int64).to(torch.uint8)],
+        # robot 1: another odd size, and a time axis of 2 (the last frame is used)
+        [random_frame(g, 29, 51), torch.stack([random_frame(g, 17, 31), random_frame(g, 17, 31)])],
+    ]
+    masks = torch.tensor([[True, True], [True, False], [False, False]])  # cam0, cam1 (robot 1's masked), placeholder
+    states = [torch.randn(5, generator=g) * 2, torch.randn(3, 5, generator=g) * 2]
+    actions = torch.randn(2, cfg.chunk_size, 4, generator=g) * 2
+    is_pad = torch.zeros(2, cfg.chunk_size, dtype=torch.bool)
+    is_pad[1, -3:] = True
+    actions_model = torch.randn(2, cfg.chunk_size, cfg.max_action_dim, generator=g)
+    stats = {cam: {k: v.reshape(3, 1, 1) for k, v in feature_stats(g, 3, 0.45, 0.2).items()} for cam in cams}
+    stats["observation.state"] = feature_stats(g, 5, 0.0, 1.5)
+    stats["action"] = feature_stats(g, 4, 0.0, 1.5)
+
+    t = {"in.actions": actions, "in.action_is_pad": is_pad,
+         "in.actions_model": actions_model, "out.img_masks": masks}
+    for r, fs in enumerate(frames):
+        for c, f in enumerate(fs):
+            t[f"in.r{r}.cam{c}.frame"] = f
+        t[f"in.r{r}.state"] = states[r]
+    for key, st in stats.items():
+        for name, v in st.items():
+            t[f"stats.{key}.{name}"] = v
+    # ready language tokens: robot 0 three, robot 1 five with the last masked; right-padded with 0
+    t["out.lang_tokens"] = torch.tensor([[9, 10, 11, 0, 0], [5, 6, 7, 8, 9]])
+    t["out.lang_masks"] = torch.tensor([[True, True, True, False, False], [True, True, True, True, False]])
+    for mode in BATCH_MODES:
+        m = mode.lower()
+        for c, cam in enumerate(cams):
+            imgs = [ops.resize_with_pad(normalize(frame_to_input(fs[c]), mode, stats[cam]), size, size, 0) for fs in frames]
+            t[f"out.{m}.image{c}"] = torch.cat(imgs) * 2.0 - 1.0
+        last = torch.stack([s.reshape(-1, 5)[-1] for s in states])
+        t[f"out.{m}.state"] = ops.pad_vector(normalize(last, mode, stats["observation.state"]), cfg.max_state_dim)
+        t[f"out.{m}.action_targets"] = ops.pad_vector(normalize(actions, mode, stats["action"]), cfg.max_action_dim)
+        t[f"out.{m}.actions"] = unnormalize(actions_model[:, :, :4], mode, stats["action"])
+    save_file(t, os.path.join(fixtures, "policy", "batch_inputs.safetensors"), {
+        "kind": "parity", "tolerance": POLICY_TOL, "config": "tiny_delta",
+        "description": "Batch preprocessing of two robots (tiny_delta's dims; cameras observation.images.cam0 and cam1, "
+        "empty_cameras 1, resize_imgs_with_padding [32, 32]). Frames uint8 HWC: r0.cam0 23x37, r0.cam1 45x19 RGBA, "
+        "r1.cam0 29x51, r1.cam1 2x17x31 (time axis); robot 1's cam1 has padding mask false. States of width 5 "
+        "(robot 1 [3, 5]: the last row is used). Statistics stats.<feature>.<mean|std|min|max> (cameras (3,1,1)). "
+        "For each mode m in identity, mean_std, min_max (the normalization_mapping of VISUAL, STATE and ACTION "
+        "alike): out.m.image{0,1} (2,3,32,32) = /255, normalise, resize_with_pad (pad 0, left/top), x*2-1 (the "
+        "placeholder camera is all -1); out.m.state (2,6) normalised, zero-padded; out.m.action_targets (2,8,6) "
+        "in.actions normalised, zero-padded; out.m.actions (2,8,4) = in.actions_model's first 4 columns "
+        "un-normalised. out.img_masks (camera, robot); out.lang_tokens/lang_masks from ready tokens [9,10,11] and "
+        "[5,6,7,8,9] with mask [1,1,1,1,0].",
     })
 
 
@@ -242,4 +317,5 @@ def generate(fixtures):
     policy.eval()
     stats = {k: v for k, v in policy.state_dict().items() if k.startswith(("normalize_", "unnormalize_"))}
     gen_preprocess(fixtures, policy.config, stats)
+    gen_batch_inputs(fixtures, policy.config)
     gen_sequence(fixtures, policy.config, policy, stats)
