@@ -3,7 +3,7 @@ and the same thread count as the native run. Prints one JSON object.
 
 usage: /usr/bin/python3 bench/reference_bench.py '{"threads": 2, "size": "full", "batch": 1, "repeats": 3}' (float32)
 Optional keys: "device" ("cuda:0": timed with synchronisation, torch.compile tried first) and
-"dtype" ("bfloat16": torch.autocast on a GPU).
+"dtype" ("bfloat16": torch.autocast on a GPU; on the CPU the VLM and expert cast to bfloat16).
 """
 import contextlib
 import json
@@ -41,6 +41,9 @@ def main():
     device = torch.device(args.get("device", "cpu"))
     policy = SmolVLAPolicy(cfg).eval().to(device)
     model = policy.model
+    if device.type == "cpu" and args.get("dtype") == "bfloat16":
+        # The reference's bfloat16: the VLM and expert held in bfloat16, projections in float32 (as ours).
+        model.vlm_with_expert.to(torch.bfloat16)
     b = args["batch"]
     side = cfg.resize_imgs_with_padding[1]
     images = [(torch.rand(b, 3, side, side) * 2 - 1).to(device)]

@@ -9,7 +9,7 @@
  * overhead versus in-process, for the tiny demo model and the full-size shape, and the throughput of
  * 4 concurrent clients.
  *
- * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16] [--only full|small|realtime] [--ticks N] [--json out.json]
+ * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16 (default both)] [--only full|small|realtime] [--ticks N] [--json out.json]
  *                          [--serving include|skip|only] [--serving_size tiny|full|both] [--device cpu|cuda:N]
  * On a GPU (--device cuda:N) both sides run there and only whole chunks are timed (kernels run
  * asynchronously, so a stage's wall time is not its GPU time); ours includes downloading the
@@ -20,8 +20,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { defaultConfig, matmulThroughput, parseConfig, setNumThreads, SmolVLAModel, type SmolVLAConfig } from '../lib/index';
+import { defaultConfig, gemmRoutes, parseConfig, setNumThreads, SmolVLAModel, type SmolVLAConfig } from '../lib/index';
 import { chunkFlops } from './flops';
+import { percentOfRoof, RoofTracker } from './roof';
 import { syntheticObservation } from './observation';
 import { realtimeBench } from './realtime';
 import { servingBench } from './serving';
@@ -29,7 +30,8 @@ import { servingBench } from './serving';
 interface Args {
   threads: number;
   repeats: number;
-  dtype: 'float32' | 'bfloat16';
+  /** Both unless --dtype picks one. */
+  dtypes: Array<'float32' | 'bfloat16'>;
   only?: string;
   json?: string;
   /** Ticks of each real-time loop. */
@@ -40,14 +42,14 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtype: 'float32', ticks: 300, serving: 'include', servingSize: 'both', device: 'cpu' };
+  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtypes: ['float32', 'bfloat16'], ticks: 300, serving: 'include', servingSize: 'both', device: 'cpu' };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--threads') args.threads = Number(value);
     else if (flag === '--repeats') args.repeats = Number(value);
-    else if (flag === '--dtype' && (value === 'float32' || value === 'bfloat16')) args.dtype = value;
+    else if (flag === '--dtype' && (value === 'float32' || value === 'bfloat16')) args.dtypes = [value];
     else if (flag === '--only') args.only = value;
     else if (flag === '--json') args.json = value;
     else if (flag === '--ticks') args.ticks = Number(value);
@@ -81,12 +83,13 @@ function peakRssMb(): number {
   return m ? Number(m[1]) / 1024 : process.memoryUsage().rss / 1e6;
 }
 
-async function ours(config: SmolVLAConfig, args: Args) {
-  const model = await SmolVLAModel.create(config, { seed: 0, dtype: args.dtype, device: args.device });
+async function ours(config: SmolVLAConfig, args: Args, dtype: 'float32' | 'bfloat16') {
+  const model = await SmolVLAModel.create(config, { seed: 0, dtype, device: args.device });
   const obs = syntheticObservation(config);
   const prefix: number[] = [];
   const denoise: number[] = [];
   const delta: number[] = [];
+  let packedMb = 0;
   for (let r = 0; r <= args.repeats; r++) {
     const t0 = performance.now();
     const cache = await model.prefix(obs);
@@ -100,20 +103,24 @@ async function ours(config: SmolVLAConfig, args: Args) {
     v.dispose();
     actions.dispose();
     cache.dispose();
+    if (r === 0) packedMb = gemmRoutes().packedBytes / 1e6;
     if (r > 0) {
       prefix.push((t1 - t0) / 1000);
       denoise.push((t2 - t1) / 1000);
       delta.push((t3 - t2) / 1000);
     }
   }
-  return { prefix: median(prefix), denoise: median(denoise), delta: median(delta), peakMb: peakRssMb() };
+  const info = await model.info();
+  const weightMb = info.bytes / 1e6;
+  model.dispose();
+  return { prefix: median(prefix), denoise: median(denoise), delta: median(delta), peakMb: peakRssMb(), weightMb, packedMb, routes: gemmRoutes().report };
 }
 
-function reference(size: string, args: Args) {
+function reference(size: string, args: Args, dtype: 'float32' | 'bfloat16') {
   const script = path.join(__dirname, '..', '..', 'bench', 'reference_bench.py');
   // On the CPU Debian's python3-torch is the reference; on a GPU machine the python3 holding CUDA torch.
   const python = args.device === 'cpu' ? '/usr/bin/python3' : (process.env.PYTHON ?? 'python3');
-  const job = { threads: args.threads, size, batch: 1, repeats: args.repeats, device: args.device, dtype: args.dtype };
+  const job = { threads: args.threads, size, batch: 1, repeats: args.repeats, device: args.device, dtype };
   const r = spawnSync(python, [script, JSON.stringify(job)], {
     encoding: 'utf8',
     // The same BLAS settings as this process (threads, OPENBLAS_THREAD_TIMEOUT from lib/native.ts).
@@ -152,11 +159,23 @@ function servingCosts(size: string, t: { prefix: number; denoise: number; delta:
   ];
 }
 
+interface RoofLine {
+  dtype: string;
+  chunkMs: number;
+  percent: number;
+  route: string;
+  roof: number;
+  torchMs: number;
+  prefixPercent: number;
+  decodePercent: number;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   setNumThreads(args.threads);
-  const results: Record<string, unknown> = { threads: args.threads, dtype: args.dtype };
-  if (args.serving !== 'only') await modelBench(args, results);
+  const results: Record<string, unknown> = { threads: args.threads };
+  const summary: RoofLine[] = [];
+  if (args.serving !== 'only') for (const dtype of args.dtypes) summary.push(...(await modelBench(args, dtype, results)));
   if (args.serving !== 'skip') {
     console.log('\nServing over the network (openpi WebSocket protocol, loopback)');
     const sizes = args.servingSize === 'both' ? (['tiny', 'full'] as const) : [args.servingSize];
@@ -169,26 +188,49 @@ async function main(): Promise<void> {
     console.log('');
     await realtimeBench({ config: configFor('full'), ticks: args.ticks, fps: 30 }, (line) => console.log(line));
   }
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ ...results, summary }, null, 2));
+  // The closing lines: the full-size chunk per dtype against its roof, with the PyTorch reference beside.
+  for (const r of summary) {
+    const torch = Number.isFinite(r.torchMs) ? `, PyTorch reference ${r.torchMs.toFixed(0)} ms (ours/torch ${(r.chunkMs / r.torchMs).toFixed(2)})` : '';
+    console.log(
+      `roof-summary ${r.dtype}: chunk ${r.chunkMs.toFixed(0)} ms, ${r.percent.toFixed(0)} % of roof (route ${r.route}, roof ${r.roof.toFixed(0)} GFLOP/s)` +
+        ` [prefix ${r.prefixPercent.toFixed(0)} %, decode loop ${r.decodePercent.toFixed(0)} %]${torch}`,
+    );
+  }
 }
 
-async function modelBench(args: Args, results: Record<string, unknown>): Promise<void> {
-  const roof = Math.max(matmulThroughput(1024, 768, 3072, args.dtype, 1, args.device), matmulThroughput(1024, 960, 2560, args.dtype, 1, args.device));
-  const roofSmallM = matmulThroughput(50, 720, 2048, args.dtype, 1, args.device);
-  console.log(`threads ${args.threads}, dtype ${args.dtype}, device ${args.device}`);
-  console.log(`matrix roof (at::linear, in-process): ${roof.toFixed(1)} GFLOP/s at M=1024; ${roofSmallM.toFixed(1)} GFLOP/s at M=50 (decode-shaped)`);
+async function modelBench(args: Args, dtype: 'float32' | 'bfloat16', results: Record<string, unknown>): Promise<RoofLine[]> {
+  console.log(`\nthreads ${args.threads}, dtype ${dtype}, device ${args.device}`);
+  const cpu = args.device === 'cpu';
+  const tracker = new RoofTracker(dtype);
+  if (cpu) tracker.probe();
   const rows: Array<Record<string, string | number>> = [];
   const serving: Array<Array<Record<string, string>>> = [];
-  Object.assign(results, { roofGflops: roof, roofSmallMGflops: roofSmallM });
+  const summary: RoofLine[] = [];
+  const measured: Array<{ size: string; a: Awaited<ReturnType<typeof ours>>; b: ReturnType<typeof reference>; flops: ReturnType<typeof chunkFlops> }> = [];
   for (const size of ['small', 'full']) {
     if (args.only && args.only !== size) continue;
     const config = configFor(size);
     const flops = chunkFlops(config, 1, 48);
-    const a = await ours(config, args);
-    // The reference mirrors LeRobot's float32 modules; its bfloat16 mixed-precision casts are not
-    // ported, so bfloat16 runs are measured against the bfloat16 roof only.
-    // On a GPU the reference's bfloat16 is torch.autocast.
-    const b = args.dtype === 'float32' || args.device !== 'cpu' ? reference(size, args) : { prefix: NaN, denoise: NaN, peakMb: NaN, torch: 'n/a' };
+    const a = await ours(config, args, dtype);
+    if (cpu) tracker.probe(); // between the model runs
+    const b = reference(size, args, dtype);
+    measured.push({ size, a, b, flops });
+    serving.push(servingCosts(size, a));
+  }
+  if (cpu) tracker.probe();
+  const roof = cpu ? tracker.roof() : { gflops: NaN, route: 'aten-linear' as const, spread: 0, rounds: 0 };
+  if (cpu) {
+    console.log(`matrix roof ${dtype}: ${roof.gflops.toFixed(0)} GFLOP/s (route ${roof.route}, best of ${roof.rounds} probes of each route; ${tracker.describe()})`);
+    if (roof.spread > 0.2) console.log(`warning: the ${roof.route} probes varied by ${(100 * roof.spread).toFixed(0)} % between rounds: the machine was busy, figures are noisy`);
+  }
+  for (const { size, a, b, flops } of measured) {
+    console.log(`${size} ${dtype}: model routes ${a.routes}; weights ${a.weightMb.toFixed(0)} MB, packed copies ${a.packedMb.toFixed(0)} MB, peak RSS ${a.peakMb.toFixed(0)} MB`);
+    const pct = (f: number, s: number) => {
+      const rate = f / s / 1e9;
+      if (cpu && rate > roof.gflops) console.log(`warning: ${size} reached ${rate.toFixed(0)} GFLOP/s, above the probed roof: the roof probes were unlucky`);
+      return percentOfRoof(rate, roof.gflops);
+    };
     const stage = (name: string, mine: number, theirs: number, f: number) => {
       const has = Number.isFinite(theirs);
       rows.push({
@@ -199,26 +241,38 @@ async function modelBench(args: Args, results: Record<string, unknown>): Promise
         'ratio ours/torch': has ? (mine / theirs).toFixed(2) : '-',
         'GFLOP': (f / 1e9).toFixed(1),
         'ours GFLOP/s': (f / mine / 1e9).toFixed(1),
-        'ours % roof': ((100 * f) / mine / 1e9 / roof).toFixed(0),
-        'torch % roof': has ? ((100 * f) / theirs / 1e9 / roof).toFixed(0) : '-',
+        'ours % roof': cpu ? pct(f, mine).toFixed(0) : '-',
+        'torch % roof': has && cpu ? percentOfRoof(f / theirs / 1e9, roof.gflops).toFixed(0) : '-',
       });
     };
-    if (args.device === 'cpu') {
+    if (cpu) {
       stage('prefix', a.prefix, b.prefix, flops.prefix);
-      stage('denoise x' + config.numSteps, a.denoise, b.denoise, flops.denoise);
+      stage('denoise x' + configFor(size).numSteps, a.denoise, b.denoise, flops.denoise);
     }
     stage('chunk', a.prefix + a.denoise, b.prefix + b.denoise, flops.total);
     rows.push({ config: size, stage: 'peak RSS MB', 'ours ms': a.peakMb.toFixed(0), 'torch ms': Number.isFinite(b.peakMb) ? b.peakMb.toFixed(0) : '-' });
-    results[size] = { ours: a, torch: b, flops };
-    serving.push(servingCosts(size, a));
+    results[`${size}.${dtype}`] = { ours: a, torch: b, flops, roof };
+    if (size === 'full' && cpu) {
+      summary.push({
+        dtype,
+        chunkMs: (a.prefix + a.denoise) * 1000,
+        percent: pct(flops.total, a.prefix + a.denoise),
+        route: roof.route,
+        roof: roof.gflops,
+        torchMs: (b.prefix + b.denoise) * 1000,
+        prefixPercent: pct(flops.prefix, a.prefix),
+        decodePercent: pct(flops.denoise, a.denoise),
+      });
+    }
   }
   if (rows.length > 0) printTimings(rows, serving);
-  results.serving = serving;
+  results[`serving.${dtype}`] = serving;
+  return summary;
 }
 
 function printTimings(rows: Array<Record<string, string | number>>, serving: Array<Array<Record<string, string>>>): void {
   console.table(rows);
-  console.log('ratio < 1: ours is faster. % roof: achieved matrix FLOP rate over the in-process GEMM roof.');
+  console.log('ratio < 1: ours is faster. % roof: achieved matrix FLOP rate over the best probed GEMM roof of this dtype.');
   console.log('\nServing: cost of one control step by decision, and a loop that predicts every step');
   console.table(serving.flat());
 }
