@@ -1,6 +1,11 @@
 // Module entry: one registration call per binding file.
 #include <napi.h>
 
+#include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "napi/bindings.h"
 #include "napi/distributed_wrap.h"
 #include "napi/model_wrap.h"
@@ -8,7 +13,18 @@
 
 namespace {
 
+// glibc raises its mmap threshold each time a large mmapped block is freed, after which tensors of
+// a few MB come from the heap and freed ones stay in the process (RSS grew by 1.7 GB over 1 500
+// create/read/free cycles of 4 MB tensors). A fixed threshold keeps tensors of 4 MiB and more on
+// mmap, returned to the system when freed. MALLOC_MMAP_THRESHOLD_ in the environment takes precedence.
+void pin_mmap_threshold() {
+#if defined(__GLIBC__)
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  pin_mmap_threshold();
   smolvla::napi::TensorWrap::Init(env, exports);
   smolvla::napi::register_runtime(env, exports);
   smolvla::napi::register_ops(env, exports);

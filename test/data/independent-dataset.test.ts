@@ -58,7 +58,7 @@ describe.each(['v2.1', 'v3.0'] as const)('a LeRobot %s folder written by arrow-r
 
   const dataFile = (): string => path.join(root, 'data', 'chunk-000', version === 'v2.1' ? 'episode_000002.parquet' : 'file-000.parquet');
 
-  test('the files are not this project's: parquet-rs Parquet with the HF features key, AV1 from libsvtav1', async () => {
+  test('the files are not written by this project: parquet-rs Parquet with the HF features key, AV1 from libsvtav1', async () => {
     const { asyncBufferFromFile, parquetMetadataAsync } = await hyparquet();
     const metadata = await parquetMetadataAsync(await asyncBufferFromFile(dataFile()));
     expect(metadata.created_by).toMatch(/^parquet-rs /);
