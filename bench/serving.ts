@@ -1,5 +1,5 @@
 /**
- * What serving over openpi's WebSocket protocol costs (loopback), for the tiny demo model and the
+ * What serving over openpi's WebSocket protocol costs (loopback), for the tiny toy model and the
  * full-size shape:
  * - protocol only: a round trip through RemotePolicy to a server whose backend returns a ready chunk
  *   (encode, send, decode, validate, answer, decode), at the model's image size;

@@ -1,20 +1,21 @@
 /**
  * `smolvla-node demo`: the real-time control loop on the built-in default. A simulated robot (the
  * synthetic camera whose scene changes at known ticks, a moving target, joints following the
- * actions) runs at --fps; a small built-in SmolVLA (random weights from a seed; nothing is
- * downloaded) computes chunks. The demo calibrates the CLS threshold on this model, runs the
- * asynchronous ControlRuntime (the default) and the synchronous loop (one PolicyServer step per
- * control step, the robot waiting), prints both loops' table and the line
- * `idle ticks: async A % vs sync S %`, and writes an HTML report.
+ * actions) runs at --fps; a small built-in SmolVLA computes chunks: the checkpoint the train command
+ * trained on the simulator's scenes (assets/demo-model, `npm run train:demo-model`; nothing is
+ * downloaded), or with --random the same architecture with random weights from a seed. The demo
+ * calibrates the CLS threshold on this model, runs the asynchronous ControlRuntime (the default) and
+ * the synchronous loop (one PolicyServer step per control step, the robot waiting), prints both
+ * loops' table and the line `idle ticks: async A % vs sync S %`, and writes an HTML report.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { SmolVLAPolicy } from '../policy';
-import { AGGREGATE_NAMES, calibratePolicy, compareLoops, compareSeams, formatRunTable, formatSeamTable, realtimeReportHtml, seamTableRows, SimRobot, type AggregateName, type RequestRecord } from '../serving';
+import type { RobotObservation } from '../policy/inputs';
+import { AGGREGATE_NAMES, calibrateThreshold, compareLoops, compareSeams, formatRunTable, formatSeamTable, realtimeReportHtml, seamTableRows, sequenceSimilarities, SimRobot, type AggregateName, type RequestRecord } from '../serving';
 import { buildInfo, setNumThreads } from '../runtime';
-import { byteTokenizer } from '../train/byteTokenizer';
-import { tinyConfig, TINY_CAMERA } from '../train/presets';
+import { TINY_CAMERA } from '../train/presets';
+import { loadDemoModel } from './demoModel';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec } from './flags';
 import type { CliIO } from './progress';
 import { SmolVLAError } from '../errors';
@@ -29,11 +30,18 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'threshold_g', type: 'string', default: '0.5', help: 'chunk_size_threshold: ask for a chunk when queue / chunk <= this' },
   { name: 'aggregate', type: 'string', default: 'weighted_average', help: 'weighted_average, latest_only, average or conservative' },
   { name: 'detect_k', type: 'int', default: 15, help: 'a scene change counts as detected when flagged within this many ticks' },
-  { name: 'seed', type: 'int', default: 0, help: 'model weights and camera noise' },
+  { name: 'random', type: 'bool', default: false, help: 'random weights from --seed instead of the trained checkpoint (same architecture)' },
+  { name: 'policy.path', type: 'string', help: 'another checkpoint folder for the simulator (one 64x64 camera observation.images.top, 6-dimensional state); default the built-in trained one' },
+  { name: 'seed', type: 'int', default: 0, help: 'camera noise and sampling noise (and the weights with --random)' },
   { name: 'threads', type: 'int', default: 2, help: 'libtorch threads' },
   { name: 'out', type: 'string', default: 'smolvla-demo-report.html', help: 'HTML report path' },
   { name: 'task', type: 'string', default: 'stack the blocks', help: 'the language instruction' },
 ];
+
+/** The calibration probe: scenes, checks per scene and ticks between checks. */
+const PROBE_SCENES = 24;
+const PROBE_CHECKS = 3;
+const PROBE_SPACING = 5;
 
 export function demoHelp(): string {
   return `usage: smolvla-node demo [--flag=value ...]\n\n${formatFlagHelp([{ title: 'demo flags', specs: FLAGS }])}`;
@@ -65,26 +73,34 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
 
   const info = buildInfo();
   out(`smolvla-node demo: libtorch ${info.torchVersion} (${info.torchSource}), ${flag<number>('threads')} threads, ${fps} Hz, ${ticks} ticks per loop`);
-  const policy = await SmolVLAPolicy.create(tinyConfig(), { seed, tokenizer: byteTokenizer() });
+  const dir = flag<string | undefined>('policy.path');
+  const random = flag<boolean>('random');
+  if (random && dir !== undefined) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', '--random and --policy.path: give one of them (--random replaces the checkpoint by random weights)');
+  const model = await loadDemoModel({ random, seed, ...(dir !== undefined ? { dir: path.resolve(dir) } : {}) });
+  const { policy } = model;
   const { parameters } = await policy.model.info();
-  out(`built-in model: ${(parameters / 1e6).toFixed(2)} M parameters (random weights from seed ${seed}), chunk ${policy.config.chunkSize}, ${policy.config.numSteps} denoising steps`);
+  out(`built-in model: ${model.description}, ${(parameters / 1e6).toFixed(2)} M parameters, chunk ${policy.config.chunkSize}, ${policy.config.numSteps} denoising steps`);
 
   const robotOptions = { camera: TINY_CAMERA, sceneEvery, seed, task: flag<string>('task') };
-  // Nothing trains CLS token 0 at step t to match token 1 at step t-1: find the threshold that
-  // separates unchanged from changed scenes for this model first (frames of scenes the runs do not show).
-  const probe = new SimRobot({ ...robotOptions, sceneEvery: 4, seed: seed + 1000 });
-  const frames = Array.from({ length: 48 }, () => {
-    const o = probe.observe();
-    probe.idle();
-    return o;
-  });
-  const unchanged = [0, 1, 2, 3].map((s) => frames.slice(s * 8 + 4 * (s % 2), s * 8 + 4 * (s % 2) + 4));
-  const changed = Array.from({ length: 6 }, (_, k) => [frames[k * 4 + 3]!, frames[k * 4 + 4]!]);
-  const calibration = await calibratePolicy(policy, { unchanged, changed });
+  // Nothing trains CLS token 0 at step t to match token 1 at step t-1 directly: find the threshold
+  // that separates unchanged from changed scenes for this model first, on a probe robot showing other
+  // scenes than the runs: PROBE_SCENES scenes observed every PROBE_SPACING ticks (about as often as
+  // the loops check), every consecutive pair labelled unchanged or changed by the simulator.
+  const probe = new SimRobot({ ...robotOptions, sceneEvery: PROBE_SPACING * PROBE_CHECKS, seed: seed + 1000 });
+  const frames: RobotObservation[] = [];
+  const probeScenes: number[] = [];
+  while (probe.tick < PROBE_SCENES * PROBE_SPACING * PROBE_CHECKS) {
+    probeScenes.push(probe.sceneAt(probe.tick));
+    frames.push(probe.observe());
+    for (let k = 0; k < PROBE_SPACING; k++) probe.idle();
+  }
+  const pairs = { unchanged: [] as number[], changed: [] as number[] };
+  (await sequenceSimilarities(policy, frames)).forEach((s, i) => (probeScenes[i + 1] === probeScenes[i] ? pairs.unchanged : pairs.changed).push(s));
+  const calibration = calibrateThreshold(pairs.unchanged, pairs.changed);
   policy.clsThreshold = calibration.threshold;
   out(
-    `calibrated threshold ${calibration.threshold.toFixed(4)} (balanced accuracy ${(100 * calibration.balancedAccuracy).toFixed(0)} %, ` +
-      `false hits ${(100 * calibration.falseHitRate).toFixed(0)} %, false misses ${(100 * calibration.falseMissRate).toFixed(0)} %)`,
+    `calibrated threshold ${calibration.threshold.toFixed(4)} on ${PROBE_SCENES} probe scenes (${pairs.unchanged.length} unchanged, ${pairs.changed.length} changed pairs): ` +
+      `balanced accuracy ${(100 * calibration.balancedAccuracy).toFixed(0)} %, false hits ${(100 * calibration.falseHitRate).toFixed(0)} %, false misses ${(100 * calibration.falseMissRate).toFixed(0)} %`,
   );
 
   const aggregate = flag<string>('aggregate');
@@ -120,8 +136,11 @@ export async function runDemo(argv: readonly string[], io: CliIO): Promise<numbe
       threshold: calibration.threshold,
       tables: [{ caption: 'Chunk seams: aggregation, delta refinement, real-time chunking (docs/rtc.md)', rows: seamTableRows(seams) }],
       notes: [
-        `Built-in model with random weights from seed ${seed}; CLS threshold calibrated on it: ${calibration.threshold.toFixed(4)} ` +
-          `(balanced accuracy ${(100 * calibration.balancedAccuracy).toFixed(0)} %). With random weights the similarity separates scenes only by chance.`,
+        `Built-in model: ${model.description}; CLS threshold calibrated on it: ${calibration.threshold.toFixed(4)} ` +
+          `(balanced accuracy ${(100 * calibration.balancedAccuracy).toFixed(0)} %, false hits ${(100 * calibration.falseHitRate).toFixed(0)} %). ` +
+          (model.trained
+            ? 'Its CLS head and delta expert were trained on the simulator\'s scenes (other scenes than these), so the similarity drops at scene changes.'
+            : 'With random weights the similarity separates scenes only by chance.'),
         `${fps} Hz, scene change every ${sceneEvery} ticks, chunk_size_threshold ${g}, aggregate ${aggregate}, hit mode ${hitMode}, reuse ${flag<number>('reuse_steps')} steps.`,
       ],
     }),

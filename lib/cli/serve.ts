@@ -8,13 +8,14 @@ import { buildInfo, setNumThreads } from '../runtime';
 import { policyBackend, WebSocketPolicyServer } from '../serving/websocket';
 import { byteTokenizer } from '../train/byteTokenizer';
 import { tinyConfig } from '../train/presets';
+import { loadDemoModel } from './demoModel';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec } from './flags';
 import type { CliIO } from './progress';
 import { SmolVLAError } from '../errors';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'policy.path', type: 'string', help: 'checkpoint folder (config.json, model.safetensors, statistics, tokenizer)' },
-  { name: 'policy.builtin', type: 'string', help: "instead of a checkpoint: 'tiny', the demo's small model with random weights" },
+  { name: 'policy.builtin', type: 'string', help: "instead of a checkpoint: 'demo', the demo's trained model (assets/demo-model), or 'tiny', the toy model with random weights from --seed" },
   { name: 'host', type: 'string', default: '127.0.0.1', help: 'address to bind; anything but loopback needs --api_key' },
   { name: 'port', type: 'int', default: 8000, help: 'TCP port (0: any free port)' },
   { name: 'api_key', type: 'string', help: 'clients must send "Authorization: Api-Key <key>" (also read from SMOLVLA_API_KEY)' },
@@ -30,13 +31,14 @@ const FLAGS: readonly FlagSpec[] = [
 ];
 
 export function serveHelp(): string {
-  return `usage: smolvla-node serve (--policy.path=DIR | --policy.builtin=tiny) [--flag=value ...]\n${formatFlagHelp([{ title: 'serve flags', specs: FLAGS }])}\n`;
+  return `usage: smolvla-node serve (--policy.path=DIR | --policy.builtin=demo|tiny) [--flag=value ...]\n${formatFlagHelp([{ title: 'serve flags', specs: FLAGS }])}\n`;
 }
 
 async function loadPolicy(path: string | undefined, builtin: string | undefined, seed: number): Promise<{ policy: SmolVLAPolicy; name: string }> {
-  if ((path === undefined) === (builtin === undefined)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'serve: give exactly one of --policy.path=DIR or --policy.builtin=tiny');
+  if ((path === undefined) === (builtin === undefined)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', 'serve: give exactly one of --policy.path=DIR or --policy.builtin=demo|tiny');
+  if (builtin === 'demo') return { policy: (await loadDemoModel({ random: false, seed })).policy, name: 'builtin:demo' };
   if (builtin !== undefined) {
-    if (builtin !== 'tiny') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--policy.builtin: expected 'tiny', got '${builtin}'`);
+    if (builtin !== 'tiny') throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `--policy.builtin: expected 'demo' or 'tiny', got '${builtin}'`);
     return { policy: await SmolVLAPolicy.create(tinyConfig(), { seed, tokenizer: byteTokenizer() }), name: `builtin:tiny (seed ${seed})` };
   }
   return { policy: await SmolVLAPolicy.fromPretrained(path!), name: path! };

@@ -6,8 +6,9 @@
  *     --dataset.repo_id=your_dataset --batch_size=64 --steps=200000
  *
  * --policy.type=smolvla is SmolVLA's shape (SmolVLM2-500M); --policy.path fine-tunes a local
- * checkpoint. The toy model (--policy.preset=tiny) is only for the built-in demo data (no
- * --dataset.*; nothing is downloaded). SIGINT (Ctrl-C) and SIGTERM finish the current step, save a
+ * checkpoint. The toy model (--policy.preset=tiny) and the demo's model (--policy.preset=demo) are
+ * only for the built-in data (no --dataset.repo_id, nothing is downloaded; --dataset.built_in=scenes
+ * is the demo simulator's). SIGINT (Ctrl-C) and SIGTERM finish the current step, save a
  * checkpoint and the report and exit with 130 / 143; resume with
  * --resume=true --config_path=<output_dir>/checkpoints/last/pretrained_model/train_config.json.
  */
@@ -23,14 +24,16 @@ import { DEFAULT_BUCKET_MB, DEFAULT_TIMEOUT_S, ProcessGroup, distributedEnvFrom,
 import { locateCheckpoint, readTrainConfig, uncheckpointedRunFiles, type CheckpointPaths } from '../train/checkpoint';
 import { datasetBatcher } from '../train/batcher';
 import { train, METRICS_FILE, REPORT_FILE, type TrainResult } from '../train/loop';
-import { tinyConfig } from '../train/presets';
+import { demoConfig, tinyConfig } from '../train/presets';
 import {
   applyConfigOverrides,
+  BUILT_IN_DATASETS,
   checkDatasetFits,
   fitConfigToDataset,
   loadPolicy,
   openTrainingDataset,
   tokenizerFor,
+  type BuiltInDataset,
 } from '../train/setup';
 import { splitEpisodes } from '../train/split';
 import { flagValue, formatFlagHelp, parseFlags, type FlagSpec, type FlagValue } from './flags';
@@ -43,16 +46,19 @@ export type { CliIO } from './progress';
 /** A problem with the command line itself (exit code 2). */
 class UsageError extends Error {}
 
-const PRESETS = ['tiny', 'smolvla'] as const;
+const PRESETS = ['tiny', 'demo', 'smolvla'] as const;
+/** Presets of small models for the built-in datasets only. */
+const BUILT_IN_PRESETS: ReadonlySet<string> = new Set(['tiny', 'demo']);
 
 /** Flags of the run (LeRobot's TrainPipelineConfig names where it has them). */
 export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'dataset.repo_id', type: 'string', help: 'LeRobot dataset id, read from a local folder (none: the built-in synthetic dataset)' },
   { name: 'dataset.root', type: 'string', help: 'dataset folder; unset: $HF_LEROBOT_HOME/<repo_id>, then ~/.cache/huggingface/lerobot/<repo_id>' },
+  { name: 'dataset.built_in', type: 'string', help: `without --dataset.repo_id: ${BUILT_IN_DATASETS.join(' or ')} (moving blocks, the default; or the demo simulator's scenes with scene changes and a moving target)` },
   { name: 'dataset.eval_split', type: 'number', default: 0.1, help: 'fraction of episodes held out for evaluation, spread over tasks (0: none)' },
   { name: 'policy.type', type: 'string', default: 'smolvla', help: 'policy type (only smolvla)' },
   { name: 'policy.path', type: 'string', help: 'checkpoint folder (config.json + model.safetensors) to start from' },
-  { name: 'policy.preset', type: 'string', help: `fresh model without --policy.path: smolvla (the default with a dataset: SmolVLM2-500M shapes, published init) or tiny (the toy model, only for the built-in demo data)` },
+  { name: 'policy.preset', type: 'string', help: `fresh model without --policy.path: smolvla (the default with a dataset: SmolVLM2-500M shapes, published init), tiny (the toy model) or demo (the demo's built-in model), the last two only for the built-in data` },
   { name: 'policy.device', type: 'string', default: 'cpu', help: "libtorch device ('cpu', 'cuda', 'cuda:N')" },
   { name: 'policy.warm_start_delta', type: 'bool', default: false, help: "initialise a checkpoint's missing delta expert from its main expert" },
   { name: 'policy.tokenizer_path', type: 'string', help: "the VLM's tokenizer.json (or its folder); the tiny preset needs none (byte tokens)" },
@@ -107,12 +113,12 @@ export function trainHelp(): string {
     '',
     "Trains SmolVLA (its delta expert and CLS head, or the action expert) as LeRobot's lerobot-train does.",
     '--policy.type=smolvla: SmolVLA shapes; --policy.path=DIR: fine-tune a local checkpoint folder.',
-    'The built-in demo data (no --dataset.*) needs --policy.preset=tiny (the toy model). Booleans: True/False/true/false.',
+    'The built-in demo data (no --dataset.repo_id) needs --policy.preset=tiny (the toy model) or demo (the demo\'s model). Booleans: True/False/true/false.',
     'Ctrl-C or SIGTERM finishes the current step and saves a checkpoint; a second signal quits at once.',
     formatFlagHelp([
       { title: 'Run and dataset', specs: RUN_FLAGS },
       {
-        title: "Policy config (config.json keys; SmolVLA's defaults, with --policy.preset=tiny the toy model's, with --policy.path the checkpoint's)",
+        title: "Policy config (config.json keys; SmolVLA's defaults, with --policy.preset=tiny/demo that model's, with --policy.path the checkpoint's)",
         specs: POLICY_FIELD_FLAGS,
       },
       { title: "LeRobot flags accepted and ignored (one warning each)", specs: IGNORED_LEROBOT_FLAGS },
@@ -124,6 +130,7 @@ export function trainHelp(): string {
 interface Settings {
   datasetRepoId?: string;
   datasetRoot?: string;
+  datasetBuiltIn?: BuiltInDataset;
   evalSplit: number;
   policyPath?: string;
   /** Unset: SmolVLA's shape with a dataset; the demo data needs an explicit preset. */
@@ -195,6 +202,12 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
   };
   for (const [key, v] of Object.entries(optional) as Array<[keyof typeof optional, string | undefined]>) if (v !== undefined) s[key] = v;
   if (preset !== undefined) s.preset = preset as (typeof PRESETS)[number];
+  const builtIn = opt('dataset.built_in');
+  if (builtIn !== undefined) {
+    if (!(BUILT_IN_DATASETS as readonly string[]).includes(builtIn)) throw new UsageError(`--dataset.built_in: expected ${BUILT_IN_DATASETS.join(' or ')}, got ${JSON.stringify(builtIn)}`);
+    if (s.datasetRepoId !== undefined) throw new UsageError('--dataset.built_in names a built-in dataset: give it or --dataset.repo_id, not both');
+    s.datasetBuiltIn = builtIn as BuiltInDataset;
+  }
   for (const [name, v] of [['batch_size', s.batchSize], ['steps', s.steps], ['log_freq', s.logFreq], ['save_freq', s.saveFreq]] as const) {
     if (v < 1) throw new UsageError(`--${name}: expected a positive integer, got ${v}`);
   }
@@ -213,7 +226,7 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
 function trainConfigJson(s: Settings, config: SmolVLAConfig, outputDir: string): Record<string, unknown> {
   const schedule = { type: 'cosine_decay_with_warmup', num_warmup_steps: config.schedulerWarmupSteps, num_decay_steps: config.schedulerDecaySteps, peak_lr: config.optimizerLr, decay_lr: config.schedulerDecayLr };
   return {
-    dataset: { repo_id: s.datasetRepoId ?? null, root: s.datasetRoot ?? null, eval_split: s.evalSplit },
+    dataset: { repo_id: s.datasetRepoId ?? null, root: s.datasetRoot ?? null, built_in: s.datasetBuiltIn ?? null, eval_split: s.evalSplit },
     policy: {
       ...configToJson(config),
       path: s.policyPath ?? null,
@@ -291,19 +304,28 @@ function resumedSettings(saved: Record<string, unknown>, given: Map<string, Flag
   return s;
 }
 
+function datasetSettings(s: Settings): { repoId?: string; root?: string; builtIn?: BuiltInDataset } {
+  return {
+    ...(s.datasetRepoId !== undefined ? { repoId: s.datasetRepoId } : {}),
+    ...(s.datasetRoot !== undefined ? { root: s.datasetRoot } : {}),
+    ...(s.datasetBuiltIn !== undefined ? { builtIn: s.datasetBuiltIn } : {}),
+  };
+}
+
 /**
- * The configuration of a fresh model: SmolVLA's (SmolVLM2-500M shapes) unless the toy preset is asked
- * for, which only fits the built-in demo data.
+ * The configuration of a fresh model: SmolVLA's (SmolVLM2-500M shapes) unless a small preset is asked
+ * for (the toy model or the demo's), which only fits the built-in data.
  */
 function freshBase(settings: Settings): SmolVLAConfig {
-  if (settings.preset === 'tiny') {
+  if (settings.preset !== undefined && BUILT_IN_PRESETS.has(settings.preset)) {
     if (settings.datasetRepoId !== undefined) {
-      throw new UsageError('--policy.preset=tiny is the toy model for the built-in demo data; for a dataset use --policy.type=smolvla (SmolVLA\'s shape) or fine-tune a local checkpoint with --policy.path=DIR');
+      const what = settings.preset === 'tiny' ? 'the toy model' : "the demo's built-in model";
+      throw new UsageError(`--policy.preset=${settings.preset} is ${what} for the built-in demo data; for a dataset use --policy.type=smolvla (SmolVLA's shape) or fine-tune a local checkpoint with --policy.path=DIR`);
     }
-    return tinyConfig();
+    return settings.preset === 'tiny' ? tinyConfig() : demoConfig();
   }
   if (settings.preset === undefined && settings.datasetRepoId === undefined) {
-    throw new UsageError('without --dataset.repo_id the built-in demo data is used: pass --policy.preset=tiny for its toy model (or --policy.preset=smolvla for the full SmolVLA shape)');
+    throw new UsageError('without --dataset.repo_id the built-in demo data is used: pass --policy.preset=tiny for its toy model, demo for the demo\'s model (or --policy.preset=smolvla for the full SmolVLA shape)');
   }
   return defaultConfig();
 }
@@ -351,7 +373,7 @@ async function prepare(given: Map<string, FlagValue>, say: (line: string) => voi
     const paths = await locateCheckpoint(where);
     settings = resumedSettings(await readTrainConfig(paths), given, paths);
     const { model } = await SmolVLAModel.fromPretrained(paths.pretrainedDir, { seed: settings.seed, device: settings.device });
-    const dataset = await openTrainingDataset({ repoId: settings.datasetRepoId, root: settings.datasetRoot }, model.config);
+    const dataset = await openTrainingDataset(datasetSettings(settings), model.config);
     try {
       checkDatasetFits(model.config, dataset);
     } catch (e) {
@@ -379,7 +401,7 @@ async function prepare(given: Map<string, FlagValue>, say: (line: string) => voi
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const dataset = await openTrainingDataset({ repoId: settings.datasetRepoId, root: settings.datasetRoot }, config);
+  const dataset = await openTrainingDataset(datasetSettings(settings), config);
   try {
     const model = await modelFor(settings, config, dataset, say);
     settings.outputDir = outputDir;

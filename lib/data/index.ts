@@ -7,4 +7,5 @@ export { syntheticDataset, syntheticRecording, SYNTHETIC_TASKS, type SyntheticOp
 export { writeLeRobotDataset, type WriteEpisode, type WriteFrame, type WriteOptions } from './writer';
 export { BatchLoader, type BatchLoaderOptions, type BatchLoaderState } from './loader';
 export { aggregateStats, computeStats } from './stats';
-export { sceneCamera, type SceneCamera } from './scene';
+export { sceneCamera, sceneTarget, type SceneBlock, type SceneCamera, type SceneLayout, type SceneTarget } from './scene';
+export { FIRST_TRAINING_SCENE, SCENE_TASK, sceneEpisodesDataset, type SceneEpisodes, type SceneEpisodesOptions } from './sceneEpisodes';

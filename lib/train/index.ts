@@ -23,15 +23,17 @@ export {
 export { lerobotParameterOrder, OPTIMIZER_PARAM_NAMES, OPTIMIZER_STATE } from './lerobotState';
 export { MetricsLog, type MetricsKind, type MetricsRecord } from './metrics';
 export { pca2, trainingReportHtml, writeTrainingReport, type ReportInput } from './report';
-export { TINY_ACTION_DIM, TINY_CAMERA, TINY_IMAGE_SIZE, TINY_STATE_DIM, TINY_VLM_NAME, tinyConfig } from './presets';
+export { demoConfig, TINY_ACTION_DIM, TINY_CAMERA, TINY_IMAGE_SIZE, TINY_STATE_DIM, TINY_VLM_NAME, tinyConfig } from './presets';
 export {
   applyConfigOverrides,
+  BUILT_IN_DATASETS,
   checkDatasetFits,
   fitConfigToDataset,
   loadPolicy,
   openTrainingDataset,
   syntheticFor,
   tokenizerFor,
+  type BuiltInDataset,
   type DatasetSettings,
 } from './setup';
 export { splitEpisodes, type EpisodeSplit } from './split';

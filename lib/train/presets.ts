@@ -72,3 +72,26 @@ export function tinyConfig(overrides: Partial<SmolVLAConfig> = {}): SmolVLAConfi
     ...overrides,
   });
 }
+
+/**
+ * The demo's built-in model (`smolvla-node demo`, assets/demo-model): the tiny model's text and
+ * expert layers, a 6-layer vision encoder of width 64 on the simulator's full 64x64 frame with
+ * patch 2 (1024 patches, 256 image tokens after the pixel shuffle), chunks of 20 and SmolVLA's 10
+ * denoising steps. The image tokens make one chunk cost several 30 Hz control periods on a
+ * two-core CPU (as a real policy does against its robot) while the parameters stay under a million
+ * (a few MB in float32).
+ */
+export function demoConfig(overrides: Partial<SmolVLAConfig> = {}): SmolVLAConfig {
+  const tiny = tinyConfig();
+  return tinyConfig({
+    chunkSize: 20,
+    nActionSteps: 20,
+    resizeImgsWithPadding: [64, 64],
+    numSteps: 10,
+    vlmBackbone: {
+      ...tiny.vlmBackbone,
+      visionConfig: { ...tiny.vlmBackbone.visionConfig, hiddenSize: 64, intermediateSize: 192, numHiddenLayers: 6, patchSize: 2, imageSize: 64 },
+    },
+    ...overrides,
+  });
+}

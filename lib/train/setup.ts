@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { cameraKeys, configToJson, parseConfig, writeConfig, type Features, type SmolVLAConfig } from '../config';
-import { ACTION_KEY, STATE_KEY, openLeRobotDataset, syntheticDataset, type Dataset } from '../data';
+import { ACTION_KEY, STATE_KEY, openLeRobotDataset, sceneEpisodesDataset, syntheticDataset, type Dataset } from '../data';
 import { actionDim, stateDim } from '../config';
 import { SmolVLAModel, type LoadOptions, type LoadReport } from '../model';
 import { loadTokenizer, type VlmTokenizer } from '../policy/tokenizer';
@@ -16,11 +16,20 @@ import { byteTokenizer } from './byteTokenizer';
 import { TINY_VLM_NAME } from './presets';
 import { SmolVLAError } from '../errors';
 
+/**
+ * The built-in datasets: 'blocks' (moving blocks, lib/data/synthetic.ts) and 'scenes' (the demo
+ * simulator's camera, scene changes and moving target, lib/data/sceneEpisodes.ts).
+ */
+export const BUILT_IN_DATASETS = ['blocks', 'scenes'] as const;
+export type BuiltInDataset = (typeof BUILT_IN_DATASETS)[number];
+
 export interface DatasetSettings {
-  /** A LeRobot dataset id; none: the synthetic dataset. */
+  /** A LeRobot dataset id; none: a built-in dataset. */
   repoId?: string;
   /** The dataset folder (default: $HF_LEROBOT_HOME/<repoId>, then the LeRobot cache). */
   root?: string;
+  /** Which built-in dataset without `repoId` (default 'blocks'). */
+  builtIn?: BuiltInDataset;
 }
 
 const EMPTY_CAMERA = 'observation.images.empty_camera_';
@@ -30,14 +39,18 @@ function realCameras(config: SmolVLAConfig): string[] {
   return cameraKeys(config).filter((k) => !k.startsWith(EMPTY_CAMERA));
 }
 
-/** The synthetic dataset shaped like `config`'s features (one image size for every camera). */
-export function syntheticFor(config: SmolVLAConfig): Dataset {
+/** A built-in dataset shaped like `config`'s features (one image size for every camera; 'scenes' has one camera). */
+export function syntheticFor(config: SmolVLAConfig, kind: BuiltInDataset = 'blocks'): Dataset {
   const cams = realCameras(config);
   if (cams.length === 0) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', 'synthetic dataset: the policy config has no image feature (input_features with type VISUAL)');
   const shapes = cams.map((k) => config.inputFeatures[k]?.shape ?? []);
   const [c, h, w] = shapes[0] as number[];
   if (c !== 3 || !h || !w || shapes.some((s) => s.join() !== shapes[0]!.join())) {
     throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `synthetic dataset: every camera must have one shape [3, H, W], got ${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}`);
+  }
+  if (kind === 'scenes') {
+    if (cams.length !== 1) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `the 'scenes' dataset has one camera, the policy config has ${cams.length}: ${cams.join(', ')}`);
+    return sceneEpisodesDataset({ chunkSize: config.chunkSize, cameraKey: cams[0]!, imageSize: [w, h], stateDim: stateDim(config), actionDim: actionDim(config), seed: 0 });
   }
   return syntheticDataset({
     chunkSize: config.chunkSize,
@@ -49,12 +62,13 @@ export function syntheticFor(config: SmolVLAConfig): Dataset {
   });
 }
 
-/** Opens the LeRobot dataset, or the synthetic one when no repo id is given. */
+/** Opens the LeRobot dataset, or a built-in one when no repo id is given. */
 export async function openTrainingDataset(settings: DatasetSettings, config: SmolVLAConfig): Promise<Dataset> {
   if (settings.repoId === undefined) {
     if (settings.root !== undefined) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', '--dataset.root needs --dataset.repo_id (the dataset id the folder holds)');
-    return syntheticFor(config);
+    return syntheticFor(config, settings.builtIn);
   }
+  if (settings.builtIn !== undefined) throw new SmolVLAError('ERR_SMOLVLA_CONFIG', `--dataset.built_in=${settings.builtIn} is a built-in dataset: it cannot go with --dataset.repo_id`);
   return openLeRobotDataset({ repoId: settings.repoId, ...(settings.root !== undefined ? { root: settings.root } : {}), chunkSize: config.chunkSize });
 }
 

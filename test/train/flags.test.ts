@@ -80,7 +80,10 @@ describe('smolvla-node train: command line', () => {
       [['--steps=0'], '--steps: expected a positive integer, got 0'],
       [['--resume=true'], '--resume=true needs --config_path'],
       [['--config_path=x'], '--config_path is read only with --resume=true'],
-      [['--policy.preset=huge'], '--policy.preset: expected tiny or smolvla'],
+      [['--policy.preset=huge'], '--policy.preset: expected tiny or demo or smolvla'],
+      [['--dataset.built_in=cubes'], '--dataset.built_in: expected blocks or scenes, got "cubes"'],
+      [['--dataset.built_in=scenes', '--dataset.repo_id=a/b'], '--dataset.built_in names a built-in dataset: give it or --dataset.repo_id, not both'],
+      [['--policy.preset=demo', '--dataset.repo_id=a/b', `--output_dir=${path.join(tempDir('usage'), 'run5')}`], "--policy.preset=demo is the demo's built-in model for the built-in demo data"],
       [['--dataset.eval_split=1'], '--dataset.eval_split: expected a fraction in [0, 1)'],
       [['--policy.preset=tiny', '--policy.num_cls_prefix=1', `--output_dir=${path.join(tempDir('usage'), 'run')}`], 'invalid policy configuration'],
       [[`--output_dir=${path.join(tempDir('usage'), 'run2')}`], 'without --dataset.repo_id the built-in demo data is used: pass --policy.preset=tiny'],
@@ -203,6 +206,21 @@ describe('smolvla-node train: command line', () => {
     expect(r.err()).toContain('used a batch of 4 samples per update, this run has 16');
     expect(await runTrain([...resume, '--policy.vicreg_mu=3'], r.io)).toBe(2);
     expect(r.err()).toContain('--policy.vicreg_mu=3 differs from the resumed run\'s 21');
+  });
+
+  test("--dataset.built_in=scenes trains on the demo simulator's scenes; the choice is saved and a resumed run keeps it", async () => {
+    const out = path.join(tempDir('scenes'), 'run');
+    const c = captureIO();
+    const argv = ['--policy.preset=tiny', '--dataset.built_in=scenes', '--steps=2', '--batch_size=2', '--log_freq=1', '--save_freq=2', '--dataset.eval_split=0', `--output_dir=${out}`];
+    expect(await runTrain(argv, c.io)).toBe(0);
+    expect(c.out()).toContain('training the delta expert: 2880 frames, batch 2, 2 steps');
+    const saved = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'last', 'pretrained_model', 'train_config.json'), 'utf8'));
+    expect(saved.dataset).toEqual(expect.objectContaining({ repo_id: null, built_in: 'scenes' }));
+    const r = captureIO();
+    expect(await runTrain(['--resume=true', `--output_dir=${out}`, '--steps=3'], r.io)).toBe(0);
+    expect(r.out()).toContain('2880 frames');
+    expect(await runTrain(['--resume=true', `--output_dir=${out}`, '--steps=4', '--dataset.built_in=blocks'], r.io)).toBe(2);
+    expect(r.err()).toContain('--dataset.built_in="blocks" differs from the resumed run\'s "scenes"');
   });
 
   test('on a TTY: a progress bar with loss and steps/s; --save_checkpoint=false and --eval_steps', async () => {

@@ -7,7 +7,7 @@
  */
 import type { RobotObservation } from '../../policy/inputs';
 import type { RuntimeRobot } from '../runtime/controlRuntime';
-import { sceneCamera, type SceneCamera } from '../../data/scene';
+import { sceneCamera, sceneTarget, type SceneCamera } from '../../data/scene';
 import { SmolVLAError } from '../../errors';
 
 export interface SimRobotOptions {
@@ -70,7 +70,7 @@ export class SimRobot implements RuntimeRobot {
 
   /** The moving target at `tick`, as fractions of the frame's width and height. */
   targetAt(tick: number): { x: number; y: number } {
-    return { x: 0.5 + 0.4 * Math.sin(tick / 15), y: 0.5 + 0.4 * Math.cos(tick / 23) };
+    return sceneTarget(tick);
   }
 
   observe(): RobotObservation {
