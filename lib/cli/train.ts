@@ -226,7 +226,7 @@ function settingsFrom(values: Map<string, FlagValue>): Settings {
 function trainConfigJson(s: Settings, config: SmolVLAConfig, outputDir: string): Record<string, unknown> {
   const schedule = { type: 'cosine_decay_with_warmup', num_warmup_steps: config.schedulerWarmupSteps, num_decay_steps: config.schedulerDecaySteps, peak_lr: config.optimizerLr, decay_lr: config.schedulerDecayLr };
   return {
-    dataset: { repo_id: s.datasetRepoId ?? null, root: s.datasetRoot ?? null, built_in: s.datasetBuiltIn ?? null, eval_split: s.evalSplit },
+    dataset: { repo_id: s.datasetRepoId ?? null, root: s.datasetRoot ?? null, ...(s.datasetBuiltIn !== undefined ? { built_in: s.datasetBuiltIn } : {}), eval_split: s.evalSplit },
     policy: {
       ...configToJson(config),
       path: s.policyPath ?? null,
