@@ -19,7 +19,12 @@ namespace {
 // mmap, returned to the system when freed. MALLOC_MMAP_THRESHOLD_ in the environment takes precedence.
 void pin_mmap_threshold() {
 #if defined(__GLIBC__)
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr) return;
+  mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+  // A fixed mmap threshold also freezes the trim threshold at 128 KB, so every free at the top of the
+  // heap would hand pages back and the next step would fault them in again (a tiny model's chunk went
+  // from 80 ms to 650 ms). Keep up to 64 MiB of freed heap for reuse.
+  if (std::getenv("MALLOC_TRIM_THRESHOLD_") == nullptr) mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 #endif
 }
 
