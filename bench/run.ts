@@ -9,7 +9,7 @@
  * overhead versus in-process, for the tiny demo model and the full-size shape, and the throughput of
  * 4 concurrent clients.
  *
- * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16 (default both)] [--only full|small|realtime] [--ticks N] [--json out.json]
+ * usage: npm run bench -- [--threads N] [--repeats R] [--dtype float32|bfloat16 (default both)] [--only full|small|realtime] [--ticks N (default: enough for 12 chunks)] [--json out.json]
  *                          [--serving include|skip|only] [--serving_size tiny|full|both] [--device cpu|cuda:N]
  * On a GPU (--device cuda:N) both sides run there and only whole chunks are timed (kernels run
  * asynchronously, so a stage's wall time is not its GPU time); ours includes downloading the
@@ -34,22 +34,27 @@ interface Args {
   dtypes: Array<'float32' | 'bfloat16'>;
   only?: string;
   json?: string;
-  /** Ticks of each real-time loop. */
-  ticks: number;
+  /** Ticks of each real-time loop; default: enough for about 12 chunks at the measured chunk time. */
+  ticks?: number;
+  /** --dtype given: the real-time loops run in it. */
+  dtypeGiven: boolean;
   serving: 'include' | 'skip' | 'only';
   servingSize: 'tiny' | 'full' | 'both';
   device: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtypes: ['float32', 'bfloat16'], ticks: 300, serving: 'include', servingSize: 'both', device: 'cpu' };
+  const args: Args = { threads: Math.max(1, require('node:os').availableParallelism?.() ?? 2), repeats: 3, dtypes: ['float32', 'bfloat16'], dtypeGiven: false, serving: 'include', servingSize: 'both', device: 'cpu' };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--threads') args.threads = Number(value);
     else if (flag === '--repeats') args.repeats = Number(value);
-    else if (flag === '--dtype' && (value === 'float32' || value === 'bfloat16')) args.dtypes = [value];
+    else if (flag === '--dtype' && (value === 'float32' || value === 'bfloat16')) {
+      args.dtypes = [value];
+      args.dtypeGiven = true;
+    }
     else if (flag === '--only') args.only = value;
     else if (flag === '--json') args.json = value;
     else if (flag === '--ticks') args.ticks = Number(value);
@@ -170,6 +175,19 @@ interface RoofLine {
   decodePercent: number;
 }
 
+/**
+ * The dtype a robot would run: the one --dtype names; else the faster full-size chunk measured
+ * above; else bfloat16 where the CPU computes it natively (avx512_bf16 or AMX), float32 elsewhere.
+ */
+function realtimeDtype(args: Args, summary: readonly RoofLine[]): 'float32' | 'bfloat16' {
+  if (args.dtypeGiven) return args.dtypes[0]!;
+  const measured = summary.filter((r) => r.chunkMs > 0).sort((a, b) => a.chunkMs - b.chunkMs)[0];
+  if (measured) return measured.dtype as 'float32' | 'bfloat16';
+  if (args.device !== 'cpu') return 'float32';
+  const flags = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  return /\b(avx512_bf16|amx_bf16)\b/.test(flags) ? 'bfloat16' : 'float32';
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   setNumThreads(args.threads);
@@ -186,7 +204,8 @@ async function main(): Promise<void> {
   }
   if (args.serving !== 'only' && (!args.only || args.only === 'realtime')) {
     console.log('');
-    await realtimeBench({ config: configFor('full'), ticks: args.ticks, fps: 30 }, (line) => console.log(line));
+    const dtype = realtimeDtype(args, summary);
+    await realtimeBench({ config: configFor('full'), dtype, ...(args.ticks ? { ticks: args.ticks } : {}), fps: 30 }, (line) => console.log(line));
   }
   if (args.json) fs.writeFileSync(args.json, JSON.stringify({ ...results, summary }, null, 2));
   // The closing lines: the full-size chunk per dtype against its roof, with the PyTorch reference beside.

@@ -77,6 +77,8 @@ export interface NativeFrame {
   width: number;
   /** Bytes per pixel of HWC data (3 or 4: alpha dropped). */
   channels?: number;
+  /** Layout of uint8 data: 'hwc' (default) or 'chw' (3 planes, as openpi's ALOHA clients send). */
+  layout?: 'hwc' | 'chw';
 }
 
 /** One batch of robot data for native/napi/preprocess_binding.cc (every array is copied in the call). */

@@ -7,13 +7,18 @@ import { SmolVLAError } from '../errors';
 import type { NativeFrame } from '../native';
 import { Tensor } from '../tensor';
 
-/** An 8-bit camera frame, row-major HWC (RGB, or RGBA with channels 4: alpha is dropped). */
+/**
+ * An 8-bit camera frame, row-major HWC (RGB, or RGBA with channels 4: alpha is dropped), or with
+ * `layout: 'chw'` three planes R, G, B (openpi's ALOHA clients send uint8 CHW).
+ */
 export interface RgbFrame {
   data: Uint8Array | Uint8ClampedArray;
   width: number;
   height: number;
-  /** 3 (default) or 4. */
+  /** 3 (default) or 4; CHW frames have 3. */
   channels?: 3 | 4;
+  /** 'hwc' (default) or 'chw'. */
+  layout?: 'hwc' | 'chw';
   /** Frames stacked on a leading time axis (default 1): the last one is used. */
   frames?: number;
 }
@@ -151,6 +156,9 @@ function rgbView(frame: RgbFrame, where: string, key: string): FrameView {
   const { width, height } = frame;
   const channels = frame.channels ?? 3;
   const frames = frame.frames ?? 1;
+  const layout = frame.layout ?? 'hwc';
+  if (layout !== 'hwc' && layout !== 'chw') fail(where, key, `layout must be 'hwc' or 'chw', got ${String(layout)}`);
+  if (layout === 'chw' && channels !== 3) fail(where, key, `CHW frames have 3 channels, got ${String(channels)}`);
   if (!isPositiveInt(width) || !isPositiveInt(height) || width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
     fail(where, key, `width and height must be integers in [1, ${MAX_IMAGE_SIDE}], got ${String(width)} x ${String(height)}`);
   }
@@ -161,7 +169,9 @@ function rgbView(frame: RgbFrame, where: string, key: string): FrameView {
   if (frame.data.length !== need) {
     fail(where, key, `${frames} frame(s) of ${width} x ${height} x ${channels} need ${need} bytes, got ${frame.data.length}`);
   }
-  return { name: `${where}${key}`, data: frame.data.subarray((frames - 1) * plane * channels), height, width, channels };
+  const view: FrameView = { name: `${where}${key}`, data: frame.data.subarray((frames - 1) * plane * channels), height, width, channels };
+  if (layout === 'chw') view.layout = 'chw';
+  return view;
 }
 
 function floatView(image: FloatImage, where: string, key: string): FrameView {

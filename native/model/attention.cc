@@ -108,6 +108,13 @@ at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at:
   const int64_t b = q.size(0), l = q.size(1), heads = q.size(2), d = q.size(3), lk = k.size(1);
   constexpr int64_t kBlock = 256;  // 64..1024 measured within noise; 256 keeps a block's scores (1 MB) in L2
   const int64_t blocks = (l + kBlock - 1) / kBlock;
+  if (q.scalar_type() == at::kBFloat16) {
+    // bfloat16 heads through the float32 path (the AVX-512 kernel where the head width allows):
+    // libtorch 1.13 has no fast bfloat16 GEMM for these small per-block products (~150 GFLOP/s,
+    // plus a bfloat16 softmax), while widening q, k and v costs one pass over L x H*d values each.
+    // More accurate than bfloat16 scores, too.
+    return blocked_attention(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), scale).to(at::kBFloat16);
+  }
   // Scaling q once (L x H*d values) instead of every score block; equal up to float rounding.
   const at::Tensor qs = (q * scale).contiguous();  // (B, L, H, d)
   // (B, H, L, d): each task's output rows are contiguous, so the products write them in place.

@@ -4,10 +4,18 @@
 #include <c10/core/InferenceMode.h>
 
 #include "ops/gemm_routes.h"
+#include "ops/onednn_linear.h"
 
 namespace smolvla::model {
 
 namespace {
+
+at::Tensor restore_shape(const at::Tensor& x, const at::Tensor& y, int64_t out_features) {
+  if (x.dim() == 2) return y;
+  auto shape = x.sizes().vec();
+  shape.back() = out_features;
+  return y.view(shape);
+}
 
 // The probed route serves inference-shaped calls: CPU, float32 or bfloat16 operands of one dtype,
 // and nothing that autograd must differentiate (training keeps libtorch's linear).
@@ -30,10 +38,19 @@ at::Tensor dense(const at::Tensor& x, const at::Tensor& weight, const at::Tensor
   at::Tensor y = routable(x, weight, bias)
                      ? ops::linear_via(ops::model_route(x.scalar_type(), x2.size(0) <= kSmallM), x2, weight, bias)
                      : at::linear(x2, weight, bias);
-  if (x.dim() == 2) return y;
-  auto shape = x.sizes().vec();
-  shape.back() = weight.size(0);
-  return y.view(shape);
+  return restore_shape(x, y, weight.size(0));
+}
+
+at::Tensor dense_gelu_tanh(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (routable(x, weight, bias)) {
+    const at::Tensor x2 = x.reshape({-1, x.size(-1)}).contiguous();
+    const ops::GemmRoute route = ops::model_route(x.scalar_type(), x2.size(0) <= kSmallM);
+    if (route == ops::GemmRoute::OnednnPlain || route == ops::GemmRoute::OnednnPacked) {
+      const at::Tensor y = ops::onednn_linear(x2, weight, bias, route == ops::GemmRoute::OnednnPacked, /*gelu_tanh=*/true);
+      return restore_shape(x, y, weight.size(0));
+    }
+  }
+  return at::gelu(dense(x, weight, bias), "tanh");
 }
 
 namespace {

@@ -15,6 +15,10 @@ namespace smolvla::model {
 // through matmul and a separate bias add.
 at::Tensor dense(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 inline at::Tensor dense(const at::Tensor& x, const torch::nn::Linear& layer) { return dense(x, layer->weight, layer->bias); }
+// tanh-GELU(dense(x)): on the oneDNN routes the GELU runs inside the GEMM on its float32 accumulator
+// (one pass over the output instead of two, and no bfloat16 rounding between the two); elsewhere
+// libtorch's gelu after the product.
+at::Tensor dense_gelu_tanh(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 class PackedLinear {
  public:

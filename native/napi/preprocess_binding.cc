@@ -100,7 +100,8 @@ ops::Normalization norm_from_js(const Napi::Value& v, const std::string& name, i
   return n;
 }
 
-// {name, data: Uint8Array (HWC, channels 3 or 4) | Float32Array (CHW, 3 channels), height, width, channels?}.
+// {name, data: Uint8Array (HWC, channels 3 or 4; or CHW with layout 'chw') | Float32Array (CHW, 3
+// channels), height, width, channels?, layout?}.
 ops::Frame frame_from_js(const Napi::Value& v, const std::string& where) {
   if (!v.IsObject()) fail_argument(where, "expected a frame {name, data, height, width, channels} or null");
   const Napi::Object o = v.As<Napi::Object>();
@@ -112,8 +113,17 @@ ops::Frame frame_from_js(const Napi::Value& v, const std::string& where) {
   if (is_typed(data, napi_float32_array)) {
     f.pixels = array_view(data, f.name, {napi_float32_array}, "CHW float32 data", at::kFloat, {3, h, w});
   } else if (is_typed(data, napi_uint8_array) || is_typed(data, napi_uint8_clamped_array)) {
-    const int64_t c = bounded(o.Get("channels"), f.name + ": channels", 3, 4);
-    f.pixels = array_view(data, f.name, {napi_uint8_array, napi_uint8_clamped_array}, "HWC uint8 data", at::kByte, {h, w, c});
+    const Napi::Value layout = o.Get("layout");
+    const std::string form = layout.IsUndefined() ? "hwc" : to_string(layout, f.name + ": layout");
+    if (form == "chw") {
+      f.channels_first = true;
+      f.pixels = array_view(data, f.name, {napi_uint8_array, napi_uint8_clamped_array}, "CHW uint8 data", at::kByte, {3, h, w});
+    } else if (form == "hwc") {
+      const int64_t c = bounded(o.Get("channels"), f.name + ": channels", 3, 4);
+      f.pixels = array_view(data, f.name, {napi_uint8_array, napi_uint8_clamped_array}, "HWC uint8 data", at::kByte, {h, w, c});
+    } else {
+      fail_argument(f.name + ": layout", "expected 'hwc' or 'chw', got '" + form.substr(0, 16) + "'");
+    }
   } else {
     fail_argument(f.name, "expected HWC uint8 data (a Uint8Array) or CHW float32 data (a Float32Array)");
   }

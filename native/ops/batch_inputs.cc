@@ -63,14 +63,29 @@ void check_norm(const Normalization& n, int64_t dim, const std::string& name) {
   }
 }
 
-// uint8 HWC -> float32 CHW in [0, 1] into `out` (3, H, W), contiguous: v / 255 in float32 (a
-// correctly rounded quotient, as LeRobot's to(float32) / 255); channels past 3 are dropped.
-void bytes_to_unit(const at::Tensor& hwc, at::Tensor out) {
+// v / 255 in float32 (a correctly rounded quotient, as LeRobot's to(float32) / 255).
+const std::array<float, 256>& unit_table() {
   static const std::array<float, 256> kUnit = [] {
     std::array<float, 256> t{};
     for (int v = 0; v < 256; ++v) t[v] = static_cast<float>(v) / 255.0f;
     return t;
   }();
+  return kUnit;
+}
+
+// uint8 CHW planes -> float32 CHW in [0, 1] into `out` (3, H, W), contiguous.
+void planes_to_unit(const at::Tensor& chw, at::Tensor out) {
+  const auto& kUnit = unit_table();
+  const uint8_t* src = chw.data_ptr<uint8_t>();
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, chw.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) dst[i] = kUnit[src[i]];
+  });
+}
+
+// uint8 HWC -> float32 CHW in [0, 1] into `out` (3, H, W), contiguous; channels past 3 are dropped.
+void bytes_to_unit(const at::Tensor& hwc, at::Tensor out) {
+  const auto& kUnit = unit_table();
   const int64_t h = hwc.size(0), w = hwc.size(1), c = hwc.size(2), plane = h * w;
   const uint8_t* src = hwc.data_ptr<uint8_t>();
   float* dst = out.data_ptr<float>();
@@ -96,6 +111,11 @@ bool is_bytes(const Frame& f) { return f.pixels.scalar_type() == at::kByte; }
 // A frame as float32 (1, 3, H, W) in [0, 1].
 at::Tensor unit_image(const Frame& f) {
   if (!is_bytes(f)) return f.pixels.unsqueeze(0);
+  if (f.channels_first) {
+    at::Tensor out = at::empty({1, 3, f.pixels.size(1), f.pixels.size(2)}, at::kFloat);
+    planes_to_unit(f.pixels, out[0]);
+    return out;
+  }
   at::Tensor out = at::empty({1, 3, f.pixels.size(0), f.pixels.size(1)}, at::kFloat);
   bytes_to_unit(f.pixels, out[0]);
   return out;

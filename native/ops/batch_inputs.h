@@ -28,8 +28,10 @@ struct Normalization {
 struct Frame {
   // How errors name it: the robot and the key as the caller wrote them.
   std::string name;
-  // uint8 (H, W, C), C = 3 or 4 (RGB, alpha dropped), or float32 (3, H, W) with values in [0, 1].
+  // uint8 (H, W, C), C = 3 or 4 (RGB, alpha dropped); uint8 (3, H, W) when channels_first; or
+  // float32 (3, H, W) with values in [0, 1].
   at::Tensor pixels;
+  bool channels_first = false;
 };
 
 struct CameraInput {

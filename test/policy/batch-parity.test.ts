@@ -74,12 +74,28 @@ function floatRobots(): RobotObservation[] {
   });
 }
 
+/** The same robots with uint8 CHW frames (openpi's ALOHA layout; the last frame of each, alpha dropped). */
+function chwByteRobots(): RobotObservation[] {
+  return robots().map((o) => {
+    const out: RobotObservation = { ...o };
+    for (const cam of CAMS) {
+      const f = o[cam] as ReturnType<typeof frame>;
+      const last = f.data.subarray((f.frames - 1) * f.width * f.height * f.channels);
+      const plane = f.width * f.height;
+      const data = Uint8Array.from({ length: 3 * plane }, (_, i) => last[(i % plane) * f.channels + Math.floor(i / plane)]!);
+      out[cam] = { data, width: f.width, height: f.height, layout: 'chw' };
+    }
+    return out;
+  });
+}
+
 describe.each(MODES)('%s normalisation (parity with the reference)', (mode) => {
   const m = mode.toLowerCase();
 
   it.each([
     ['uint8 HWC frames', robots],
     ['float CHW frames', floatRobots],
+    ['uint8 CHW frames', chwByteRobots],
   ])(`turns %s, states, tokens and action targets into the model inputs within ${OP_TOL}`, async (_, batch) => {
     const pre = await preprocessor(mode);
     const p = await pre.prepare(batch(), { withActions: true });
@@ -134,6 +150,17 @@ describe('native errors', () => {
     await expect(pre.validate(robots())).resolves.toBe(2);
   });
 
+  it('refuse a CHW byte frame with 4 channels or an unknown layout, naming robot and camera', async () => {
+    const pre = await preprocessor('MEAN_STD');
+    const patched = (patch: Record<string, unknown>): RobotObservation[] => {
+      const b = chwByteRobots();
+      b[1]![CAMS[0]!] = { ...(b[1]![CAMS[0]!] as object), ...patch };
+      return b;
+    };
+    await expect(pre.validate(patched({ channels: 4 }))).rejects.toMatchObject({ code: 'ERR_SMOLVLA_ARGUMENT', message: expect.stringMatching(/robot 1.*observation\.images\.cam0.*CHW frames have 3 channels, got 4/) });
+    await expect(pre.validate(patched({ layout: 'nhwc' }))).rejects.toMatchObject({ code: 'ERR_SMOLVLA_ARGUMENT', message: expect.stringMatching(/robot 1.*observation\.images\.cam0.*layout must be 'hwc' or 'chw', got nhwc/) });
+  });
+
   it('refuse a chunk with a non-finite value, naming robot, step and dimension', async () => {
     const pre = await preprocessor('MEAN_STD');
     const model = fx.get('in.actions_model').toFloat32();
@@ -184,6 +211,8 @@ describe('the native binding', () => {
     ['a short frame', { cameras: [{ frames: [{ ...frame, data: new Uint8Array(11) }], valid: Uint8Array.of(1) }] }, /'robot 0: observation\.images\.cam0': expected HWC uint8 data of 12 values \(shape \[2, 2, 3\]\), got 11/],
     ['a frame of another type', { cameras: [{ frames: [{ ...frame, data: new Float64Array(12) }], valid: Uint8Array.of(1) }] }, /'robot 0: observation\.images\.cam0': expected HWC uint8 data/],
     ['5 channels', { cameras: [{ frames: [{ ...frame, channels: 5 }], valid: Uint8Array.of(1) }] }, /'robot 0: observation\.images\.cam0: channels': expected an integer in \[3, 4\], got 5/],
+    ['an unknown layout', { cameras: [{ frames: [{ ...frame, layout: 'hcw' }], valid: Uint8Array.of(1) }] }, /'robot 0: observation\.images\.cam0: layout': expected 'hwc' or 'chw', got 'hcw'/],
+    ['a short CHW frame', { cameras: [{ frames: [{ ...frame, data: new Uint8Array(11), layout: 'chw' }], valid: Uint8Array.of(1) }] }, /'robot 0: observation\.images\.cam0': expected CHW uint8 data of 12 values \(shape \[3, 2, 2\]\), got 11/],
     ['a frame above 8192 pixels', { cameras: [{ frames: [{ ...frame, width: 9000 }], valid: Uint8Array.of(1) }] }, /'robot 0: observation\.images\.cam0: width': expected an integer in \[1, 8192\]/],
     ['a frame per robot missing', { cameras: [{ frames: [frame, frame], valid: Uint8Array.of(1) }] }, /'cameras\[0\]\.frames': expected an array of 1 frames/],
     ['no camera', { cameras: [] }, /'cameras': expected at least one camera/],

@@ -80,8 +80,6 @@ function checkSides(h: number, w: number, key: string, limits: ObservationLimits
   }
 }
 
-const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, v) => Math.fround(v) / 255);
-
 function toImage(v: WireValue, key: string, limits: ObservationLimits): RgbFrame | FloatImage {
   if (!(v instanceof NdArray)) return fail(key, `expected an image array (uint8 HWC or float32 CHW), got ${describe(v)}`);
   const s = v.shape;
@@ -95,11 +93,8 @@ function toImage(v: WireValue, key: string, limits: ObservationLimits): RgbFrame
   }
   if (a !== 3) return fail(key, `expected [H, W, 3] uint8 or [3, H, W] float32 (a leading time axis allowed), got ${describe(v)}`);
   checkSides(b, c, key, limits);
-  if (v.dtype === 'uint8') {
-    // openpi's ALOHA clients send uint8 CHW.
-    const data = Float32Array.from(v.data as Uint8Array, (x) => BYTE_TO_UNIT[x]!);
-    return { data, shape: [...s] };
-  }
+  // openpi's ALOHA clients send uint8 CHW: passed as is, the planes are read in native code.
+  if (v.dtype === 'uint8') return { data: v.data as Uint8Array, height: b, width: c, channels: 3, frames, layout: 'chw' };
   if (v.dtype !== 'float32') return fail(key, `expected uint8 or float32, got ${describe(v)}`);
   return { data: v.data as Float32Array, shape: [...s] };
 }

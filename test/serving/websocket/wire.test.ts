@@ -85,6 +85,20 @@ describe('observation keys', () => {
     expect(() => toRequest(decodeMap(validObservation()), spec)).toThrow(/observation\/state: expected 7 values/);
   });
 
+  it("passes openpi ALOHA uint8 CHW frames through without a per-pixel loop (the planes are read natively)", () => {
+    const planes = Uint8Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i % 256);
+    const frame = encodeFrame({
+      'observation/top': ndarray(planes, [2, 3, 4, 5]),
+      'observation/state': ndarray(new Float32Array(6), [6]),
+      prompt: 'fold the towel',
+    });
+    const image = toRequest(decodeMap(frame), SPEC).observation['observation.images.top'];
+    expect(image).toMatchObject({ height: 4, width: 5, channels: 3, frames: 2, layout: 'chw' });
+    expect(Array.from((image as { data: Uint8Array }).data)).toEqual(Array.from(planes));
+    const wrong = encodeFrame({ 'observation/top': ndarray(new Uint8Array(4 * 4 * 2), [4, 4, 2]), 'observation/state': ndarray(new Float32Array(6), [6]), prompt: 'x' });
+    expect(() => toRequest(decodeMap(wrong), SPEC)).toThrow(/expected \[H, W, 3\] uint8 or \[3, H, W\] float32/);
+  });
+
   it('rejects every malformed frame of the fuzz set without the network', () => {
     const frames = malformedFrames();
     expect(frames.length).toBeGreaterThanOrEqual(2000);
