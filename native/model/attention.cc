@@ -7,8 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "core/blas_threads.h"
+#include "core/task_threads.h"
 #include "core/torch_compat.h"
 #include "model/attention_kernel.h"
 
@@ -129,24 +131,33 @@ at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at:
     kt.narrow(3, 0, lk).copy_(k.permute({0, 2, 3, 1}));
   }
   const at::Tensor vc = kernel ? v.permute({0, 2, 1, 3}).contiguous() : at::Tensor();  // (B, H, Lk, d)
-  // One task per (sample, head, query block); ATen ops inside run single-threaded, and so must the
-  // BLAS they call.
+  if (kernel) {
+    // One task per (sample, head, query block), no ATen op inside: scores, softmax and values in the
+    // AVX-512 kernels, the scores in a per-thread buffer (256 x Lk floats, 1 MB at Lk = 1024).
+    const float* qp = qs.data_ptr<float>();
+    const float* ktp = kt.data_ptr<float>();
+    const float* vp = vc.data_ptr<float>();
+    float* op = out.data_ptr<float>();
+    run_tasks(b * heads * blocks, at::get_num_threads(), [&](int64_t task) {
+      thread_local std::vector<float> scores;
+      const int64_t s = task / (heads * blocks), h = (task / blocks) % heads, blk = task % blocks;
+      const int64_t r0 = blk * kBlock, rows = std::min(kBlock, l - r0);
+      if (static_cast<int64_t>(scores.size()) < rows * lk) scores.resize(static_cast<size_t>(rows * lk));
+      attention_scores_avx512(qp + ((s * l + r0) * heads + h) * d, heads * d, ktp + (s * heads + h) * d * kt_stride, kt_stride,
+                              rows, lk, d, scores.data());
+      softmax_rows_avx512(scores.data(), rows, lk);
+      attention_values_avx512(scores.data(), vp + (s * heads + h) * lk * d, rows, lk, d, op + ((s * heads + h) * l + r0) * d, d);
+    });
+    return out.permute({0, 2, 1, 3}).reshape({b, l, heads * d});
+  }
+  // The libtorch path: one task per (sample, head, query block); ATen ops inside run single-threaded,
+  // and so must the BLAS they call.
   const SingleThreadedBlas single_blas;
   at::parallel_for(0, b * heads * blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t s = task / (heads * blocks), h = (task / blocks) % heads, blk = task % blocks;
       const int64_t r0 = blk * kBlock, rows = std::min(kBlock, l - r0);
       at::Tensor dst = out.select(0, s).select(0, h).narrow(0, r0, rows);
-      if (kernel) {
-        at::Tensor scores = at::empty({rows, lk}, q.options());
-        const float* qrow = qs.data_ptr<float>() + ((s * l + r0) * heads + h) * d;
-        attention_scores_avx512(qrow, heads * d, kt.data_ptr<float>() + (s * heads + h) * d * kt_stride, kt_stride, rows,
-                                lk, d, scores.data_ptr<float>());
-        const at::Tensor probs = at::_softmax(scores, -1, false);
-        attention_values_avx512(probs.data_ptr<float>(), vc.data_ptr<float>() + (s * heads + h) * lk * d, rows, lk, d,
-                                dst.data_ptr<float>(), d);
-        continue;
-      }
       const at::Tensor qb = qs.select(0, s).select(1, h).narrow(0, r0, rows);  // (rows, d)
       const at::Tensor kh = k.select(0, s).select(1, h);                       // (Lk, d)
       const at::Tensor vh = v.select(0, s).select(1, h);

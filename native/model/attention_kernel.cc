@@ -3,6 +3,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include <limits>
+
 namespace smolvla::model {
 
 bool avx512_attention_available() {
@@ -98,6 +100,51 @@ __attribute__((target("avx512f"))) void attention_values_avx512(const float* p, 
   for (; c0 < d; c0 += 16) values_rows<1>(p, v, rows, n, d, c0, out, out_stride);
 }
 
+namespace {
+
+// exp(x) for float32 lanes, x <= 0 (softmax after subtracting the row maximum): x = n·ln2 + r with
+// |r| <= ln2/2, e^r by Cephes' degree-6 polynomial (about 1 ulp), 2^n applied by scalef. Inputs
+// below -87.3 give ~1e-38 instead of underflowing further: nothing next to a row sum >= 1.
+__attribute__((target("avx512f"), always_inline)) inline __m512 exp_nonpositive(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+}  // namespace
+
+// Per row: the maximum, exp(x - max) written back with its sum, then a multiply by 1 / sum.
+__attribute__((target("avx512f"))) void softmax_rows_avx512(float* scores, int64_t rows, int64_t n) {
+  const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = scores + r * n;
+    __m512 mx = lowest;
+    for (int64_t j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(lowest, tail_mask(n - j), row + j));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 k = tail_mask(n - j);
+      const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), m));
+      _mm512_mask_storeu_ps(row + j, k, e);
+      sum = _mm512_mask_add_ps(sum, k, sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 k = tail_mask(n - j);
+      _mm512_mask_storeu_ps(row + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
+    }
+  }
+}
+
 }  // namespace smolvla::model
 
 #else  // other architectures and compilers: the libtorch path is used (never called)
@@ -107,6 +154,7 @@ namespace smolvla::model {
 bool avx512_attention_available() { return false; }
 void attention_scores_avx512(const float*, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, float*) {}
 void attention_values_avx512(const float*, const float*, int64_t, int64_t, int64_t, float*, int64_t) {}
+void softmax_rows_avx512(float*, int64_t, int64_t) {}
 
 }  // namespace smolvla::model
 

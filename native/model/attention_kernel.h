@@ -20,4 +20,7 @@ void attention_scores_avx512(const float* q, int64_t q_stride, const float* kt, 
 void attention_values_avx512(const float* p, const float* v, int64_t rows, int64_t n, int64_t d, float* out,
                              int64_t out_stride);
 
+// Row-wise softmax in place over `rows` rows of n contiguous values (unmasked scores).
+void softmax_rows_avx512(float* scores, int64_t rows, int64_t n);
+
 }  // namespace smolvla::model

@@ -23,6 +23,7 @@
 #include <tuple>
 #endif
 
+#include "core/block_pool.h"
 #include "core/check.h"
 
 namespace smolvla::ops {
@@ -304,7 +305,7 @@ at::Tensor onednn_linear(const at::Tensor& x, const at::Tensor& weight, const at
   }
   const Api& a = api();
   const at::Tensor w = packed ? at::Tensor() : weight.contiguous();
-  at::Tensor out = at::empty({m, n}, x.options());
+  at::Tensor out = pooled_empty({m, n}, x.options());
   const dnnl_memory_desc_t src_md = plain_md(m, k, t, dnnl_ab), dst_md = plain_md(m, n, t, dnnl_ab), bias_md = plain_md(1, n, t, dnnl_ab);
   dnnl_memory_t src = nullptr, wei = nullptr, bia = nullptr, dst = nullptr;
   a.mem_create(&src, &src_md, a.engine, x.data_ptr());
