@@ -47,10 +47,61 @@ at::Tensor fused_grouped_attention(const at::Tensor& q, const at::Tensor& k, con
 }  // namespace
 #endif
 
+namespace {
+
+bool kernel_enabled();
+
+// Below this many multiply-adds a call runs on one thread: starting a helper costs more.
+constexpr int64_t kThreadedMacs = int64_t{1} << 24;
+
+// The CPU inference path of grouped_attention through the AVX-512 kernels (float32; bfloat16
+// widened): per query head, scores against its kv head's keys, blocked entries set to the float32
+// minimum, softmax, values written straight into the (B, Lq, H*d) result. The decode loop calls this
+// 160 times a chunk on (50 x ~120) scores, where libtorch's dozen ops per call cost more than the
+// arithmetic. q is scaled before the product (libtorch's path scales the scores): equal up to rounding.
+at::Tensor kernel_grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {
+  const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);
+  const int64_t lk = k.size(1), kv_heads = k.size(2), groups = heads / kv_heads;
+  const at::Tensor qs = (q.to(at::kFloat) * std::pow(static_cast<double>(d), -0.5)).contiguous();  // (B, Lq, H, d)
+  const int64_t kt_stride = lk + 16;
+  at::Tensor kt = at::empty({b, kv_heads, d, kt_stride}, qs.options());
+  kt.narrow(3, 0, lk).copy_(k.permute({0, 2, 3, 1}));
+  const at::Tensor vc = v.to(at::kFloat).permute({0, 2, 1, 3}).contiguous();  // (B, Hkv, Lk, d)
+  const at::Tensor blocked = mask.blocked.reshape({b, lq, lk}).contiguous();
+  at::Tensor out = at::empty({b, lq, heads, d}, qs.options());
+  const float* qp = qs.data_ptr<float>();
+  const float* ktp = kt.data_ptr<float>();
+  const float* vp = vc.data_ptr<float>();
+  const bool* mp = blocked.data_ptr<bool>();
+  float* op = out.data_ptr<float>();
+  const int64_t macs = 2 * b * heads * lq * lk * d;
+  run_tasks(b * heads, macs < kThreadedMacs ? 1 : at::get_num_threads(), [&](int64_t task) {
+    thread_local std::vector<float> scores;
+    const int64_t s = task / heads, h = task % heads, kv = h / groups;
+    if (static_cast<int64_t>(scores.size()) < lq * lk) scores.resize(static_cast<size_t>(lq * lk));
+    float* sc = scores.data();
+    attention_scores_avx512(qp + (s * lq * heads + h) * d, heads * d, ktp + (s * kv_heads + kv) * d * kt_stride, kt_stride, lq, lk, d, sc);
+    const bool* m = mp + s * lq * lk;
+    for (int64_t i = 0; i < lq * lk; ++i) {
+      if (m[i]) sc[i] = std::numeric_limits<float>::lowest();
+    }
+    softmax_rows_avx512(sc, lq, lk);
+    attention_values_avx512(sc, vp + (s * kv_heads + kv) * lk * d, lq, lk, d, op + (s * lq * heads + h) * d, heads * d);
+  });
+  return out.view({b, lq, heads * d}).to(v.scalar_type());
+}
+
+}  // namespace
+
 at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {
 #if SMOLVLA_HAS_SDPA
   if (!q.is_cpu()) return fused_grouped_attention(q, k, v, mask);
 #endif
+  const bool grad = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  if (!grad && q.is_cpu() && kernel_enabled() && q.size(3) % 16 == 0 &&
+      (q.scalar_type() == at::kFloat || q.scalar_type() == at::kBFloat16)) {
+    return kernel_grouped_attention(q, k, v, mask);
+  }
   const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);
   const int64_t lk = k.size(1), kv_heads = k.size(2), groups = heads / kv_heads;
   // (B, Hkv, G*Lq, d): heads h = kv * G + g share kv head `kv`; one batched GEMM per kv head.
