@@ -88,7 +88,17 @@ function peakRssMb(): number {
   return m ? Number(m[1]) / 1024 : process.memoryUsage().rss / 1e6;
 }
 
+/** Resets the process's peak RSS (VmHWM) so each model's peak is its own (Linux 4.0+; else kept). */
+function resetPeakRss(): void {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // not permitted here: the peak then spans the run so far
+  }
+}
+
 async function ours(config: SmolVLAConfig, args: Args, dtype: 'float32' | 'bfloat16') {
+  resetPeakRss();
   const model = await SmolVLAModel.create(config, { seed: 0, dtype, device: args.device });
   const obs = syntheticObservation(config);
   const prefix: number[] = [];
