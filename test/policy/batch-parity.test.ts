@@ -60,34 +60,29 @@ function robots(): RobotObservation[] {
   });
 }
 
-/** The same robots with CHW float [0, 1] frames (the last frame of each, alpha dropped). */
-function floatRobots(): RobotObservation[] {
+/** The same robots with each camera's last frame as RGB bytes (alpha dropped) in another form. */
+function robotsWith(form: (rgb: Uint8Array, width: number, height: number) => unknown): RobotObservation[] {
   return robots().map((o) => {
     const out: RobotObservation = { ...o };
     for (const cam of CAMS) {
       const f = o[cam] as ReturnType<typeof frame>;
       const last = f.data.subarray((f.frames - 1) * f.width * f.height * f.channels);
       const rgb = Uint8Array.from({ length: f.width * f.height * 3 }, (_, i) => last[Math.floor(i / 3) * f.channels + (i % 3)]!);
-      out[cam] = { data: chwOf({ data: rgb, width: f.width, height: f.height }), shape: [3, f.height, f.width] };
+      out[cam] = form(rgb, f.width, f.height);
     }
     return out;
   });
 }
 
-/** The same robots with uint8 CHW frames (openpi's ALOHA layout; the last frame of each, alpha dropped). */
-function chwByteRobots(): RobotObservation[] {
-  return robots().map((o) => {
-    const out: RobotObservation = { ...o };
-    for (const cam of CAMS) {
-      const f = o[cam] as ReturnType<typeof frame>;
-      const last = f.data.subarray((f.frames - 1) * f.width * f.height * f.channels);
-      const plane = f.width * f.height;
-      const data = Uint8Array.from({ length: 3 * plane }, (_, i) => last[(i % plane) * f.channels + Math.floor(i / plane)]!);
-      out[cam] = { data, width: f.width, height: f.height, layout: 'chw' };
-    }
-    return out;
+/** CHW float [0, 1] frames. */
+const floatRobots = () => robotsWith((data, width, height) => ({ data: chwOf({ data, width, height }), shape: [3, height, width] }));
+
+/** uint8 CHW frames (openpi's ALOHA layout). */
+const chwByteRobots = () =>
+  robotsWith((rgb, width, height) => {
+    const plane = width * height;
+    return { data: Uint8Array.from({ length: 3 * plane }, (_, i) => rgb[(i % plane) * 3 + Math.floor(i / plane)]!), width, height, layout: 'chw' };
   });
-}
 
 describe.each(MODES)('%s normalisation (parity with the reference)', (mode) => {
   const m = mode.toLowerCase();
