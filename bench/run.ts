@@ -57,7 +57,10 @@ function parseArgs(argv: string[]): Args {
     }
     else if (flag === '--only') args.only = value;
     else if (flag === '--json') args.json = value;
-    else if (flag === '--ticks') args.ticks = Number(value);
+    else if (flag === '--ticks') {
+      args.ticks = Number(value);
+      if (!Number.isInteger(args.ticks) || args.ticks < 1) throw new Error(`--ticks needs a positive integer, got ${value}`);
+    }
     else if (flag === '--device' && value) args.device = value;
     else if (flag === '--serving' && (value === 'include' || value === 'skip' || value === 'only')) args.serving = value;
     else if (flag === '--serving_size' && (value === 'tiny' || value === 'full' || value === 'both')) args.servingSize = value;
