@@ -8,28 +8,18 @@
  * Scene numbers start at FIRST_TRAINING_SCENE: the demo shows scenes 0, 1, 2, … of its camera, so
  * training never sees the demo's frames.
  */
-import { actionChunk, checkPositiveInteger, checkSampleIndex } from './chunk';
+import { checkPositiveInteger, checkSampleIndex, frameFields, generatedFeatures, resolveEpisodeShape, type EpisodeShape, type EpisodeShapeOptions } from './chunk';
 import { seededRandom } from './random';
 import { sceneCamera, sceneTarget, type SceneCamera } from './scene';
 import { computeStats, imageStats } from './stats';
 import { ACTION_KEY, STATE_KEY, type Dataset, type DatasetSample, type EpisodeInfo, type FeatureSpec, type SampleImage, type Stats } from './types';
 import { SmolVLAError } from '../errors';
 
-export interface SceneEpisodesOptions {
-  chunkSize: number;
+export interface SceneEpisodesOptions extends EpisodeShapeOptions {
   /** The one camera's key (default 'observation.images.top', the simulator's). */
   cameraKey?: string;
-  /** [width, height], default [64, 64] (the simulator's). */
-  imageSize?: [number, number];
-  stateDim?: number;
-  actionDim?: number;
-  episodes?: number;
-  episodeLength?: number;
   /** Frames between scene changes within an episode (default 20). */
   sceneEvery?: number;
-  /** Camera seed and target phases. */
-  seed?: number;
-  fps?: number;
   /** How far the state moves toward the action per frame (default 0.3, the simulator's). */
   gain?: number;
   /** The instruction of every episode (default the demo's). */
@@ -40,49 +30,23 @@ export interface SceneEpisodesOptions {
 export const FIRST_TRAINING_SCENE = 10_000;
 export const SCENE_TASK = 'stack the blocks';
 
-interface Resolved {
-  chunkSize: number;
+interface Resolved extends EpisodeShape {
   cameraKey: string;
-  width: number;
-  height: number;
-  stateDim: number;
-  actionDim: number;
-  episodes: number;
-  episodeLength: number;
   sceneEvery: number;
-  seed: number;
-  fps: number;
   gain: number;
   task: string;
 }
 
+// imageSize defaults to the simulator's 64 x 64, seed to 0 (camera seed and target phases).
 function resolve(o: SceneEpisodesOptions): Resolved {
-  const [width, height] = o.imageSize ?? [64, 64];
-  const seed = o.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `seed must be an integer, got ${String(seed)}`);
-  const fps = o.fps ?? 30;
-  if (!(fps > 0)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `fps must be positive, got ${String(fps)}`);
+  const shape = resolveEpisodeShape(o, { episodes: 48, episodeLength: 60, fps: 30 });
   const gain = o.gain ?? 0.3;
   if (!(gain > 0 && gain <= 1)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `gain must be in (0, 1], got ${String(gain)}`);
   const cameraKey = o.cameraKey ?? 'observation.images.top';
   if (typeof cameraKey !== 'string' || !cameraKey.startsWith('observation.images.')) {
     throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `cameraKey: expected an 'observation.images.<name>' key, got ${JSON.stringify(cameraKey)}`);
   }
-  return {
-    chunkSize: checkPositiveInteger('chunkSize', o.chunkSize),
-    cameraKey,
-    width: checkPositiveInteger('imageSize[0] (width)', width),
-    height: checkPositiveInteger('imageSize[1] (height)', height),
-    stateDim: checkPositiveInteger('stateDim', o.stateDim ?? 6),
-    actionDim: checkPositiveInteger('actionDim', o.actionDim ?? 6),
-    episodes: checkPositiveInteger('episodes', o.episodes ?? 48),
-    episodeLength: checkPositiveInteger('episodeLength', o.episodeLength ?? 60),
-    sceneEvery: checkPositiveInteger('sceneEvery', o.sceneEvery ?? 20),
-    seed,
-    fps,
-    gain,
-    task: o.task ?? SCENE_TASK,
-  };
+  return { ...shape, cameraKey, sceneEvery: checkPositiveInteger('sceneEvery', o.sceneEvery ?? 20), gain, task: o.task ?? SCENE_TASK };
 }
 
 /** The per-frame scene, target tick, state and action of every episode. */
@@ -175,13 +139,7 @@ class SceneEpisodesDataset implements SceneEpisodes {
     this.stateDim = o.stateDim;
     this.actionDim = o.actionDim;
     this.fps = o.fps;
-    this.features = {
-      [o.cameraKey]: { dtype: 'video', shape: [o.height, o.width, 3], names: ['height', 'width', 'channels'] },
-      [STATE_KEY]: { dtype: 'float32', shape: [o.stateDim], names: null },
-      [ACTION_KEY]: { dtype: 'float32', shape: [o.actionDim], names: null },
-      timestamp: { dtype: 'float32', shape: [1], names: null },
-    };
-    for (const key of ['frame_index', 'episode_index', 'index', 'task_index']) this.features[key] = { dtype: 'int64', shape: [1], names: null };
+    this.features = generatedFeatures([o.cameraKey], o);
     const plane = o.width * o.height;
     this.stats = {
       [STATE_KEY]: computeStats(e.states, e.length, o.stateDim),
@@ -201,19 +159,8 @@ class SceneEpisodesDataset implements SceneEpisodes {
 
   async get(index: number): Promise<DatasetSample> {
     const i = checkSampleIndex(index, this.length, this.repoId);
-    const { episodeLength, chunkSize, fps, cameraKey, task } = this.e.o;
-    const episode = Math.floor(i / episodeLength);
-    const frame = i - episode * episodeLength;
-    return {
-      images: { [cameraKey]: this.e.render(i) },
-      state: this.e.states.slice(i * this.stateDim, (i + 1) * this.stateDim),
-      ...actionChunk(this.e.actions, this.actionDim, i, (episode + 1) * episodeLength, chunkSize),
-      task,
-      episodeIndex: episode,
-      frameIndex: frame,
-      index: i,
-      timestamp: Math.fround(frame / fps),
-    };
+    const { cameraKey, task } = this.e.o;
+    return { images: { [cameraKey]: this.e.render(i) }, task, ...frameFields(i, this.e.o, this.e.states, this.e.actions) };
   }
 
   async close(): Promise<void> {}

@@ -4,25 +4,16 @@
  * episode; the state is the block positions, the action is the next state, and the camera images
  * draw the blocks where the state says, so images, state, actions and task text are all correlated.
  */
-import { actionChunk, checkPositiveInteger, checkSampleIndex } from './chunk';
+import { checkSampleIndex, frameFields, generatedFeatures, resolveEpisodeShape, type EpisodeShape, type EpisodeShapeOptions } from './chunk';
 import { seededRandom } from './random';
 import { computeStats, imageStats } from './stats';
 import { ACTION_KEY, STATE_KEY, type Dataset, type DatasetSample, type EpisodeInfo, type FeatureSpec, type SampleImage, type Stats } from './types';
 import type { WriteEpisode } from './writer';
 import { SmolVLAError } from '../errors';
 
-export interface SyntheticOptions {
-  chunkSize: number;
+export interface SyntheticOptions extends EpisodeShapeOptions {
   /** Default ['observation.images.top']; a second camera sees the scene mirrored. */
   cameraKeys?: string[];
-  /** [width, height], default [64, 64]. */
-  imageSize?: [number, number];
-  stateDim?: number;
-  actionDim?: number;
-  episodes?: number;
-  episodeLength?: number;
-  seed?: number;
-  fps?: number;
 }
 
 export const SYNTHETIC_TASKS = [
@@ -41,41 +32,16 @@ const PALETTE: Array<[number, number, number]> = [
   [0.1, 0.85, 0.85],
 ];
 
-interface Resolved {
-  chunkSize: number;
+interface Resolved extends EpisodeShape {
   cameraKeys: string[];
-  width: number;
-  height: number;
-  stateDim: number;
-  actionDim: number;
-  episodes: number;
-  episodeLength: number;
-  seed: number;
-  fps: number;
 }
 
 function resolve(opts: SyntheticOptions): Resolved {
-  const [width, height] = opts.imageSize ?? [64, 64];
   const cameraKeys = opts.cameraKeys ?? ['observation.images.top'];
   if (!Array.isArray(cameraKeys) || cameraKeys.some((k) => typeof k !== 'string' || k.length === 0)) {
     throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `cameraKeys must be a list of non-empty strings, got ${JSON.stringify(opts.cameraKeys)}`);
   }
-  const seed = opts.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `seed must be an integer, got ${seed}`);
-  const fps = opts.fps ?? 10;
-  if (!(fps > 0)) throw new SmolVLAError('ERR_SMOLVLA_ARGUMENT', `fps must be positive, got ${fps}`);
-  return {
-    chunkSize: checkPositiveInteger('chunkSize', opts.chunkSize),
-    cameraKeys,
-    width: checkPositiveInteger('imageSize[0] (width)', width),
-    height: checkPositiveInteger('imageSize[1] (height)', height),
-    stateDim: checkPositiveInteger('stateDim', opts.stateDim ?? 6),
-    actionDim: checkPositiveInteger('actionDim', opts.actionDim ?? 6),
-    episodes: checkPositiveInteger('episodes', opts.episodes ?? 8),
-    episodeLength: checkPositiveInteger('episodeLength', opts.episodeLength ?? 40),
-    seed,
-    fps,
-  };
+  return { ...resolveEpisodeShape(opts, { episodes: 8, episodeLength: 40, fps: 10 }), cameraKeys };
 }
 
 /** Trajectories, tasks and the renderer shared by the dataset and the recording export. */
@@ -162,14 +128,7 @@ class SyntheticDataset implements Dataset {
     this.stateDim = o.stateDim;
     this.actionDim = o.actionDim;
     this.fps = o.fps;
-    this.features = {};
-    for (const key of o.cameraKeys) {
-      this.features[key] = { dtype: 'video', shape: [o.height, o.width, 3], names: ['height', 'width', 'channels'] };
-    }
-    this.features[STATE_KEY] = { dtype: 'float32', shape: [o.stateDim], names: null };
-    this.features[ACTION_KEY] = { dtype: 'float32', shape: [o.actionDim], names: null };
-    this.features.timestamp = { dtype: 'float32', shape: [1], names: null };
-    for (const key of ['frame_index', 'episode_index', 'index', 'task_index']) this.features[key] = { dtype: 'int64', shape: [1], names: null };
+    this.features = generatedFeatures(o.cameraKeys, o);
     this.stats = {
       [STATE_KEY]: computeStats(scene.states, scene.length, o.stateDim),
       [ACTION_KEY]: computeStats(scene.actions, scene.length, o.actionDim),
@@ -187,23 +146,12 @@ class SyntheticDataset implements Dataset {
 
   async get(index: number): Promise<DatasetSample> {
     const i = checkSampleIndex(index, this.length, this.repoId);
-    const { episodeLength, chunkSize, fps } = this.scene.o;
-    const episode = Math.floor(i / episodeLength);
-    const frame = i - episode * episodeLength;
     const images: Record<string, SampleImage> = {};
     this.cameraKeys.forEach((key, c) => {
       images[key] = this.scene.render(i, c);
     });
-    return {
-      images,
-      state: this.scene.states.slice(i * this.stateDim, (i + 1) * this.stateDim),
-      ...actionChunk(this.scene.actions, this.actionDim, i, (episode + 1) * episodeLength, chunkSize),
-      task: SYNTHETIC_TASKS[this.scene.taskOf[episode] as number] as string,
-      episodeIndex: episode,
-      frameIndex: frame,
-      index: i,
-      timestamp: Math.fround(frame / fps),
-    };
+    const fields = frameFields(i, this.scene.o, this.scene.states, this.scene.actions);
+    return { images, task: SYNTHETIC_TASKS[this.scene.taskOf[fields.episodeIndex] as number] as string, ...fields };
   }
 
   async close(): Promise<void> {}
