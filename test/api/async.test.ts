@@ -8,17 +8,27 @@ import { Optimizer } from '../../lib/train';
 import { loadModelFixture, type ModelFixture } from '../modelFixtures';
 
 let f: ModelFixture;
+/** The fixture's architecture with 400 Euler steps: a sampling call that keeps the model busy. */
+let busy: SmolVLAModel;
 beforeAll(async () => {
   f = await loadModelFixture('tiny_delta');
+  busy = await SmolVLAModel.create({ ...f.model.config, numSteps: 400 }, { seed: 1 });
 });
+afterAll(() => busy.dispose());
 
-/** Runs `call` while the model is busy sampling; returns how often a 0 ms interval fired meanwhile. */
-async function ticksDuring(model: SmolVLAModel, call: () => Promise<unknown>): Promise<number> {
-  const sampling = model.sample(f.obs);
+/**
+ * Runs `call` while the model is busy sampling; returns how often a 0 ms interval fired meanwhile.
+ * The tiny model samples in a few ms, so the busy sampling runs many Euler steps (hundreds of ms)
+ * and `call` starts only once the sampling has had time to take the model's lock on its pool
+ * thread: otherwise `call` could take the lock first and finish before any timer is due.
+ */
+async function ticksDuring(call: (model: SmolVLAModel) => Promise<unknown>): Promise<number> {
+  const sampling = busy.sample(f.obs);
+  await new Promise((resolve) => setTimeout(resolve, 20));
   let ticks = 0;
   const timer = setInterval(() => ticks++, 0);
   try {
-    const pending = call();
+    const pending = call(busy);
     expect(pending).toBeInstanceOf(Promise);
     await pending;
   } finally {
@@ -30,12 +40,12 @@ async function ticksDuring(model: SmolVLAModel, call: () => Promise<unknown>): P
 
 describe('model calls do not block the event loop', () => {
   it.each([
-    ['info', () => f.model.info()],
-    ['parameters', () => f.model.parameters()],
-    ['trainableParameters', () => f.model.trainableParameters()],
-    ['Optimizer.create (createTrainer)', () => Optimizer.create(f.model, 'delta')],
+    ['info', (m: SmolVLAModel) => m.info()],
+    ['parameters', (m: SmolVLAModel) => m.parameters()],
+    ['trainableParameters', (m: SmolVLAModel) => m.trainableParameters()],
+    ['Optimizer.create (createTrainer)', (m: SmolVLAModel) => Optimizer.create(m, 'delta')],
   ])('%s', async (_name, call) => {
-    expect(await ticksDuring(f.model, call)).toBeGreaterThan(0);
+    expect(await ticksDuring(call)).toBeGreaterThan(0);
   });
 
   it('warmStartDelta (fromPretrained with warmStartDelta)', async () => {
