@@ -45,6 +45,8 @@ export interface NativeBuildInfo {
   parallel: string;
   /** 'avx512' when the vision attention uses the AVX-512 kernels (SMOLVLA_ATTENTION=aten forces 'aten'). */
   attentionKernel: 'avx512' | 'aten';
+  /** 'avx512' when RoPE, SiLU·up and RMSNorm run as one-pass kernels (SMOLVLA_POINTWISE=aten forces 'aten'). */
+  pointwiseKernels: 'avx512' | 'aten';
   /** The libtorch shared library this process actually loaded. */
   torchLibrary?: string;
 }

@@ -13,6 +13,7 @@
 #include "core/task_threads.h"
 #include "core/torch_compat.h"
 #include "model/attention_kernel.h"
+#include "ops/pointwise_kernels.h"
 
 namespace smolvla::model {
 
@@ -57,38 +58,83 @@ constexpr int64_t kThreadedMacs = int64_t{1} << 24;
 // The CPU inference path of grouped_attention through the AVX-512 kernels (float32; bfloat16
 // widened): per query head, scores against its kv head's keys, blocked entries set to the float32
 // minimum, softmax, values written straight into the (B, Lq, H*d) result. The decode loop calls this
-// 160 times a chunk on (50 x ~120) scores, where libtorch's dozen ops per call cost more than the
-// arithmetic. q is scaled before the product (libtorch's path scales the scores): equal up to rounding.
-at::Tensor kernel_grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {
+// 160 times a chunk on (50 x ~160) scores, where libtorch's dozen ops per call (widening, scaling,
+// transposing, narrowing back) cost more than the arithmetic: here each task reads its head of q, k
+// and v in place, whatever their strides and dtype, and writes its head of the result in q's dtype.
+// q is scaled before the product (libtorch's path scales the scores): equal up to rounding.
+// bfloat16 data as the raw bits the pointwise kernels take.
+inline const float* raw(const float* p) { return p; }
+inline float* raw(float* p) { return p; }
+inline const uint16_t* raw(const at::BFloat16* p) { return reinterpret_cast<const uint16_t*>(p); }
+inline uint16_t* raw(at::BFloat16* p) { return reinterpret_cast<uint16_t*>(p); }
+
+template <typename T>
+void kernel_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const bool* blocked,
+                            at::Tensor& out) {
   const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);
   const int64_t lk = k.size(1), kv_heads = k.size(2), groups = heads / kv_heads;
-  const at::Tensor qs = (q.to(at::kFloat) * std::pow(static_cast<double>(d), -0.5)).contiguous();  // (B, Lq, H, d)
-  const int64_t kt_stride = lk + 16;
-  at::Tensor kt = at::empty({b, kv_heads, d, kt_stride}, qs.options());
-  kt.narrow(3, 0, lk).copy_(k.permute({0, 2, 3, 1}));
-  const at::Tensor vc = v.to(at::kFloat).permute({0, 2, 1, 3}).contiguous();  // (B, Hkv, Lk, d)
-  const at::Tensor blocked = mask.blocked.reshape({b, lq, lk}).contiguous();
-  at::Tensor out = at::empty({b, lq, heads, d}, qs.options());
-  const float* qp = qs.data_ptr<float>();
-  const float* ktp = kt.data_ptr<float>();
-  const float* vp = vc.data_ptr<float>();
-  const bool* mp = blocked.data_ptr<bool>();
-  float* op = out.data_ptr<float>();
+  const auto scale = static_cast<float>(std::pow(static_cast<double>(d), -0.5));
+  const int64_t kt_stride = lk + 16;  // off multiples of 4 KB, so the d rows of kt do not alias in L1
+  const T* qp = q.data_ptr<T>();
+  const T* kp = k.data_ptr<T>();
+  const T* vp = v.data_ptr<T>();
+  T* op = out.data_ptr<T>();
+  const auto qs = q.strides(), ks = k.strides(), vs = v.strides();
+  const bool rows_contiguous = qs[3] == 1 && vs[3] == 1;
   const int64_t macs = 2 * b * heads * lq * lk * d;
-  run_tasks(b * heads, macs < kThreadedMacs ? 1 : at::get_num_threads(), [&](int64_t task) {
-    thread_local std::vector<float> scores;
-    const int64_t s = task / heads, h = task % heads, kv = h / groups;
-    if (static_cast<int64_t>(scores.size()) < lq * lk) scores.resize(static_cast<size_t>(lq * lk));
-    float* sc = scores.data();
-    attention_scores_avx512(qp + (s * lq * heads + h) * d, heads * d, ktp + (s * kv_heads + kv) * d * kt_stride, kt_stride, lq, lk, d, sc);
-    const bool* m = mp + s * lq * lk;
-    for (int64_t i = 0; i < lq * lk; ++i) {
-      if (m[i]) sc[i] = std::numeric_limits<float>::lowest();
+  // A task is one kv head with its group of query heads: its keys and values are widened once.
+  run_tasks(b * kv_heads, macs < kThreadedMacs ? 1 : at::get_num_threads(), [&](int64_t task) {
+    thread_local std::vector<float> buffer;
+    const int64_t s = task / kv_heads, kv = task % kv_heads;
+    const int64_t need = d * kt_stride + lk * d + lq * d + lq * lk + lq * d;
+    if (static_cast<int64_t>(buffer.size()) < need) buffer.resize(static_cast<size_t>(need));
+    float* kt = buffer.data();
+    float* vf = kt + d * kt_stride;
+    float* qf = vf + lk * d;
+    float* sc = qf + lq * d;
+    float* of = sc + lq * lk;
+    for (int64_t j = 0; j < lk; ++j) {
+      const T* krow = kp + s * ks[0] + j * ks[1] + kv * ks[2];
+      const T* vrow = vp + s * vs[0] + j * vs[1] + kv * vs[2];
+      for (int64_t c = 0; c < d; ++c) kt[c * kt_stride + j] = static_cast<float>(krow[c * ks[3]]);
+      if (rows_contiguous) {
+        ops::widen_scaled(raw(vrow), d, 1.0f, vf + j * d);
+      } else {
+        for (int64_t c = 0; c < d; ++c) vf[j * d + c] = static_cast<float>(vrow[c * vs[3]]);
+      }
     }
-    softmax_rows_avx512(sc, lq, lk);
-    attention_values_avx512(sc, vp + (s * kv_heads + kv) * lk * d, lq, lk, d, op + (s * lq * heads + h) * d, heads * d);
+    const bool* m = blocked + s * lq * lk;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t h = kv * groups + g;
+      for (int64_t i = 0; i < lq; ++i) {
+        const T* row = qp + s * qs[0] + i * qs[1] + h * qs[2];
+        if (rows_contiguous) {
+          ops::widen_scaled(raw(row), d, scale, qf + i * d);
+        } else {
+          for (int64_t c = 0; c < d; ++c) qf[i * d + c] = static_cast<float>(row[c * qs[3]]) * scale;
+        }
+      }
+      attention_scores_avx512(qf, d, kt, kt_stride, lq, lk, d, sc);
+      for (int64_t i = 0; i < lq * lk; ++i) {
+        if (m[i]) sc[i] = std::numeric_limits<float>::lowest();
+      }
+      softmax_rows_avx512(sc, lq, lk);
+      attention_values_avx512(sc, vf, lq, lk, d, of, d);
+      for (int64_t i = 0; i < lq; ++i) ops::narrow_from(of + i * d, d, raw(op + ((s * lq + i) * heads + h) * d));
+    }
   });
-  return out.view({b, lq, heads * d}).to(v.scalar_type());
+}
+
+at::Tensor kernel_grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {
+  const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3), lk = k.size(1);
+  const at::Tensor blocked = mask.blocked.reshape({b, lq, lk}).contiguous();
+  at::Tensor out = at::empty({b, lq, heads * d}, q.options());
+  if (q.scalar_type() == at::kFloat) {
+    kernel_attention_heads<float>(q, k, v, blocked.data_ptr<bool>(), out);
+  } else {
+    kernel_attention_heads<at::BFloat16>(q, k, v, blocked.data_ptr<bool>(), out);
+  }
+  return out;
 }
 
 }  // namespace
@@ -99,7 +145,8 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
 #endif
   const bool grad = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
   if (!grad && q.is_cpu() && kernel_enabled() && q.size(3) % 16 == 0 &&
-      (q.scalar_type() == at::kFloat || q.scalar_type() == at::kBFloat16)) {
+      (q.scalar_type() == at::kFloat || q.scalar_type() == at::kBFloat16) && k.scalar_type() == q.scalar_type() &&
+      v.scalar_type() == q.scalar_type()) {
     return kernel_grouped_attention(q, k, v, mask);
   }
   const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);

@@ -1,30 +1,26 @@
 #include "model/attention_kernel.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
+#include "core/avx512_math.h"
+
+#if SMOLVLA_HAS_AVX512_KERNELS
 
 #include <limits>
 
 namespace smolvla::model {
 
 bool avx512_attention_available() {
-  static const bool ok = __builtin_cpu_supports("avx512f");
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   return ok;
 }
 
-namespace {
-
-inline __mmask16 tail_mask(int64_t remaining) {
-  return remaining >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1u);
-}
-
-}  // namespace
+using simd::exp_nonpositive;
+using simd::tail_mask;
 
 namespace {
 
 // One tile of NR query rows x 32 keys with compile-time sizes, so the accumulators stay in registers.
 template <int NR>
-__attribute__((target("avx512f"), always_inline)) inline void scores_tile(const float* q, int64_t q_stride, const float* kt,
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void scores_tile(const float* q, int64_t q_stride, const float* kt,
                                                                           int64_t kt_stride, int64_t d, __mmask16 m0,
                                                                           __mmask16 m1, float* dst, int64_t n) {
   __m512 acc[NR][2];
@@ -48,7 +44,7 @@ __attribute__((target("avx512f"), always_inline)) inline void scores_tile(const 
 
 // Tiles of 8 rows x 32 keys: per step of the inner dimension, 2 loads of kt, 8 broadcasts of q,
 // 16 FMAs into 16 accumulators.
-__attribute__((target("avx512f"))) void attention_scores_avx512(const float* q, int64_t q_stride, const float* kt,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void attention_scores_avx512(const float* q, int64_t q_stride, const float* kt,
                                                                 int64_t kt_stride, int64_t rows, int64_t n, int64_t d,
                                                                 float* scores) {
   for (int64_t j0 = 0; j0 < n; j0 += 32) {
@@ -63,7 +59,7 @@ namespace {
 
 // One tile of NR rows x NV*16 columns with compile-time sizes, so the accumulators stay in registers.
 template <int NR, int NV>
-__attribute__((target("avx512f"), always_inline)) inline void values_tile(const float* p, int64_t p_stride, const float* v,
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void values_tile(const float* p, int64_t p_stride, const float* v,
                                                                           int64_t v_stride, int64_t n, float* out,
                                                                           int64_t out_stride) {
   __m512 acc[NR][NV];
@@ -82,7 +78,7 @@ __attribute__((target("avx512f"), always_inline)) inline void values_tile(const 
 }
 
 template <int NV>
-__attribute__((target("avx512f"))) void values_rows(const float* p, const float* v, int64_t rows, int64_t n, int64_t d,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void values_rows(const float* p, const float* v, int64_t rows, int64_t n, int64_t d,
                                                     int64_t c0, float* out, int64_t out_stride) {
   int64_t r0 = 0;
   for (; r0 + 4 <= rows; r0 += 4) values_tile<4, NV>(p + r0 * n, n, v + c0, d, n, out + r0 * out_stride + c0, out_stride);
@@ -93,37 +89,16 @@ __attribute__((target("avx512f"))) void values_rows(const float* p, const float*
 
 // Tiles of 4 rows x 64 columns (d is a multiple of 16): per key, 4 loads of v, 4 broadcasts of p,
 // 16 FMAs into 16 accumulators.
-__attribute__((target("avx512f"))) void attention_values_avx512(const float* p, const float* v, int64_t rows, int64_t n,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void attention_values_avx512(const float* p, const float* v, int64_t rows, int64_t n,
                                                                 int64_t d, float* out, int64_t out_stride) {
   int64_t c0 = 0;
   for (; c0 + 64 <= d; c0 += 64) values_rows<4>(p, v, rows, n, d, c0, out, out_stride);
   for (; c0 < d; c0 += 16) values_rows<1>(p, v, rows, n, d, c0, out, out_stride);
 }
 
-namespace {
-
-// exp(x) for float32 lanes, x <= 0 (softmax after subtracting the row maximum): x = n·ln2 + r with
-// |r| <= ln2/2, e^r by Cephes' degree-6 polynomial (about 1 ulp), 2^n applied by scalef. Inputs
-// below -87.3 give ~1e-38 instead of underflowing further: nothing next to a row sum >= 1.
-__attribute__((target("avx512f"), always_inline)) inline __m512 exp_nonpositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
-
-}  // namespace
 
 // Per row: the maximum, exp(x - max) written back with its sum, then a multiply by 1 / sum.
-__attribute__((target("avx512f"))) void softmax_rows_avx512(float* scores, int64_t rows, int64_t n) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_rows_avx512(float* scores, int64_t rows, int64_t n) {
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t r = 0; r < rows; ++r) {
     float* row = scores + r * n;

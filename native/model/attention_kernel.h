@@ -8,7 +8,7 @@
 
 namespace smolvla::model {
 
-// True when this CPU runs the kernels (AVX-512F).
+// True when this CPU runs the kernels (AVX-512 F, BW and VL).
 bool avx512_attention_available();
 
 // scores (rows x n, contiguous) = q (rows x d, row stride q_stride) . kt (d x n, row stride

@@ -124,12 +124,12 @@ FlowMatchingImpl::Sequence FlowMatchingImpl::embed_suffix(const at::Tensor& x, c
   auto& in_proj = delta ? delta_action_in_proj : action_in_proj;
   auto& mlp_in = delta ? delta_action_time_mlp_in : action_time_mlp_in;
   auto& mlp_out = delta ? delta_action_time_mlp_out : action_time_mlp_out;
-  const at::Tensor action = in_proj(x);
+  const at::Tensor action = dense(x, in_proj);
   const at::Tensor time_emb = ops::sinusoidal_time_embedding(time, c_.expert_hidden, c_.min_period, c_.max_period,
                                                              action.scalar_type())
                                   .unsqueeze(1)
                                   .expand_as(action);
-  at::Tensor embs = mlp_out(at::silu(mlp_in(at::cat({action, time_emb}, 2)))).to(backbone_dtype());
+  at::Tensor embs = dense(at::silu(dense(at::cat({action, time_emb}, 2), mlp_in)), mlp_out).to(backbone_dtype());
   if (delta && c_.use_cls_head) {
     embs = at::cat({embs, suf_cls_param.to(embs.scalar_type()).expand({embs.size(0), -1, -1})}, 1);
   }
@@ -179,7 +179,7 @@ at::Tensor FlowMatchingImpl::velocity(const at::Tensor& suffix_out, Expert exper
   const at::Tensor actions = expert == Expert::Delta ? suffix_out.narrow(1, 0, c_.chunk_size)
                                                      : suffix_out.narrow(1, suffix_out.size(1) - c_.chunk_size, c_.chunk_size);
   auto& out_proj = expert == Expert::Delta ? delta_action_out_proj : action_out_proj;
-  return out_proj->forward(actions.to(out_proj->weight.scalar_type()));
+  return dense(actions.to(out_proj->weight.scalar_type()), out_proj);
 }
 
 FlowMatchingImpl::DecodeSetup FlowMatchingImpl::action_decode_setup(const at::Tensor& prefix_pad, const KVCache& cache) {

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "ops/pointwise_kernels.h"
+
 namespace smolvla::model {
 
 RMSNormImpl::RMSNormImpl(int64_t hidden, double eps) : eps_(eps) {
@@ -13,7 +15,8 @@ RMSNormImpl::RMSNormImpl(int64_t hidden, double eps) : eps_(eps) {
 
 namespace {
 
-// The same arithmetic in one pass per row, for inference on the CPU: the decode loop runs 320 of
+// The same arithmetic in one pass per row, for inference on the CPU (vectorised in
+// ops/pointwise_kernels where the CPU has AVX-512; this loop elsewhere): the decode loop runs 320 of
 // these on (50, 720) rows per chunk, where libtorch's six ops (and their reductions' set-up) cost
 // more than the work. Rounding as the ops do: the sum of squares in float32 (the order differs, a
 // few ulp), normed rounded to x's dtype, then the product with the weight rounded to it.
@@ -42,6 +45,14 @@ bool fused_rms_norm(const at::Tensor& x, const at::Tensor& w) {
   return !(at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad()));
 }
 
+// The SiLU·up kernel serves CPU inference on contiguous float32/bfloat16 GEMM outputs.
+bool fused_silu_mul(const at::Tensor& gate_up) {
+  const at::ScalarType t = gate_up.scalar_type();
+  if (!gate_up.is_cpu() || (t != at::kFloat && t != at::kBFloat16) || !gate_up.is_contiguous()) return false;
+  if (gate_up.dim() < 1 || gate_up.size(-1) % 2 != 0 || !ops::avx512_pointwise_available()) return false;
+  return !(at::GradMode::is_enabled() && gate_up.requires_grad());
+}
+
 }  // namespace
 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) const {
@@ -50,7 +61,15 @@ at::Tensor RMSNormImpl::forward(const at::Tensor& x) const {
     const at::Tensor w = weight.contiguous();
     const int64_t d = x.size(-1), rows = x.numel() / d;
     const auto eps = static_cast<float>(eps_);
-    if (x.scalar_type() == at::kFloat) {
+    if (ops::avx512_pointwise_available()) {
+      if (x.scalar_type() == at::kFloat) {
+        ops::rms_norm_rows(x.data_ptr<float>(), w.data_ptr<float>(), rows, d, eps, out.data_ptr<float>());
+      } else {
+        ops::rms_norm_rows(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()),
+                           reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), rows, d, eps,
+                           reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>()));
+      }
+    } else if (x.scalar_type() == at::kFloat) {
       rms_rows(x.data_ptr<float>(), w.data_ptr<float>(), out.data_ptr<float>(), rows, d, eps);
     } else {
       rms_rows(x.data_ptr<at::BFloat16>(), w.data_ptr<at::BFloat16>(), out.data_ptr<at::BFloat16>(), rows, d, eps);
@@ -78,8 +97,24 @@ GatedMlpImpl::GatedMlpImpl(int64_t hidden, int64_t intermediate) {
 }
 
 at::Tensor GatedMlpImpl::forward(const at::Tensor& x) {
-  const auto gate_up = gate_up_.forward(x, {gate_proj, up_proj}).chunk(2, -1);
-  return dense(at::silu(gate_up[0]) * gate_up[1], down_proj);
+  const at::Tensor gate_up = gate_up_.forward(x, {gate_proj, up_proj});
+  if (fused_silu_mul(gate_up)) {
+    // One pass from the GEMM's [gate | up] rows to the down projection's input.
+    auto shape = gate_up.sizes().vec();
+    const int64_t inter = shape.back() / 2;
+    shape.back() = inter;
+    at::Tensor act = at::empty(shape, gate_up.options());
+    const int64_t rows = gate_up.numel() / (2 * inter);
+    if (gate_up.scalar_type() == at::kFloat) {
+      ops::silu_mul_rows(gate_up.data_ptr<float>(), rows, inter, act.data_ptr<float>());
+    } else {
+      ops::silu_mul_rows(reinterpret_cast<const uint16_t*>(gate_up.data_ptr<at::BFloat16>()), rows, inter,
+                         reinterpret_cast<uint16_t*>(act.data_ptr<at::BFloat16>()));
+    }
+    return dense(act, down_proj);
+  }
+  const auto halves = gate_up.chunk(2, -1);
+  return dense(at::silu(halves[0]) * halves[1], down_proj);
 }
 
 DecoderLayerImpl::DecoderLayerImpl(int64_t hidden, int64_t intermediate, int64_t heads, int64_t kv_heads,

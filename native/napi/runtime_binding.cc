@@ -16,6 +16,7 @@
 #include "model/attention.h"
 #include "ops/gemm_routes.h"
 #include "ops/onednn_linear.h"
+#include "ops/pointwise_kernels.h"
 #include "napi/args.h"
 #include "napi/bindings.h"
 #include "napi/errors.h"
@@ -134,6 +135,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   out.Set("mkldnn", at::hasMKLDNN());
   out.Set("parallel", at::get_parallel_info());
   out.Set("attentionKernel", model::vision_attention_kernel());
+  out.Set("pointwiseKernels", ops::avx512_pointwise_available() ? "avx512" : "aten");
   // Where the libtorch in use was loaded from (compared with the build's by lib/native.ts).
   Dl_info where{};
   if (dladdr(reinterpret_cast<void*>(&at::get_num_threads), &where) != 0 && where.dli_fname != nullptr) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "ops/pointwise_kernels.h"
 
 namespace smolvla::ops {
 
@@ -44,6 +45,23 @@ RopeTable rope_table(const at::Tensor& positions, int64_t head_dim) {
   return {at::cos(radians), at::sin(radians)};
 }
 
+namespace {
+
+// The RoPE kernel serves CPU inference where each token's heads lie contiguous (d apart) and the
+// tokens evenly spaced (the q/k views of a fused projection), with a float32 table per token.
+bool fused_rope(const at::Tensor& x, const RopeTable& table) {
+  const at::ScalarType t = x.scalar_type();
+  if (!x.is_cpu() || (t != at::kFloat && t != at::kBFloat16) || !ops::avx512_pointwise_available()) return false;
+  if (at::GradMode::is_enabled() && x.requires_grad()) return false;
+  if (x.stride(3) != 1 || x.stride(2) != x.size(3) || (x.size(0) > 1 && x.stride(0) != x.size(1) * x.stride(1))) return false;
+  const auto table_ok = [&](const at::Tensor& a) {
+    return a.scalar_type() == at::kFloat && a.is_contiguous() && a.size(2) == 1 && !a.requires_grad();
+  };
+  return table_ok(table.cos) && table_ok(table.sin);
+}
+
+}  // namespace
+
 at::Tensor apply_rope(const at::Tensor& x, const RopeTable& table) {
   expect_dim(x, "x", 4, "a floating tensor of shape (B, L, H, d)");
   expect_floating(x, "x", "a floating tensor of shape (B, L, H, d)");
@@ -53,6 +71,20 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeTable& table) {
     fail_argument("positions", "a table for (B, L) = (" + std::to_string(x.size(0)) + ", " +
                                    std::to_string(x.size(1)) + ") and d = " + std::to_string(x.size(3)),
                   table.cos);
+  }
+  if (fused_rope(x, table)) {
+    // One pass over x in place of the seven ops below (and their float32 temporaries).
+    at::Tensor out = at::empty(x.sizes(), x.options());
+    const int64_t tokens = x.size(0) * x.size(1), heads = x.size(2);
+    const float* c = table.cos.data_ptr<float>();
+    const float* s = table.sin.data_ptr<float>();
+    if (x.scalar_type() == at::kFloat) {
+      rope_rows(x.data_ptr<float>(), x.stride(1), tokens, heads, half, c, s, out.data_ptr<float>());
+    } else {
+      rope_rows(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()), x.stride(1), tokens, heads, half, c, s,
+                reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>()));
+    }
+    return out;
   }
   const at::Tensor xf = x.to(at::kFloat);
   const at::Tensor x1 = xf.narrow(3, 0, half);
