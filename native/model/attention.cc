@@ -204,10 +204,75 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 #endif
 }
 
+namespace {
+
+// bfloat16 heads on CPUs with AVX-512 BF16: both products take bfloat16 operands with float32
+// accumulation, as the reference's bfloat16 matmuls do; the softmax runs in float32 and its result
+// is rounded to bfloat16 before the product with v, as the reference rounds its attention weights
+// to the query's dtype. One task per (sample, head): it lays out that head's keys and values as
+// bfloat16 pairs (the operand layout of VDPBF16PS) straight from the strided q/k/v views, then runs
+// its query blocks; results go straight into the (B, L, H*d) output. No ATen op, no widened copy.
+at::Tensor bf16_blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+  const int64_t b = q.size(0), l = q.size(1), heads = q.size(2), d = q.size(3), lk = k.size(1);
+  constexpr int64_t kBlock = 128;  // a block's float32 scores and bfloat16 weights (768 KB at Lk = 1024) stay in L2
+  const int64_t n2 = lk + (lk % 2), pairs = n2 / 2, kp_stride = lk + 16;
+  at::Tensor out = at::empty({b, l, heads * d}, q.options());
+  const auto* qp = reinterpret_cast<const uint16_t*>(q.data_ptr<at::BFloat16>());
+  const auto* kp = reinterpret_cast<const uint16_t*>(k.data_ptr<at::BFloat16>());
+  const auto* vp = reinterpret_cast<const uint16_t*>(v.data_ptr<at::BFloat16>());
+  auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+  const auto qs = q.strides(), ks = k.strides(), vs = v.strides();
+  run_tasks(b * heads, at::get_num_threads(), [&](int64_t task) {
+    thread_local std::vector<uint32_t> kpairs, vpairs;
+    thread_local std::vector<float> scores;
+    thread_local std::vector<uint16_t> weights, qrows;
+    const int64_t s = task / heads, h = task % heads;
+    kpairs.resize(static_cast<size_t>(d / 2 * kp_stride));
+    vpairs.resize(static_cast<size_t>(pairs * d));
+    scores.resize(static_cast<size_t>(kBlock * lk));
+    weights.resize(static_cast<size_t>(kBlock * n2));
+    qrows.resize(static_cast<size_t>(kBlock * d));
+    const auto at = [](const uint16_t* base, const c10::IntArrayRef& st, int64_t s0, int64_t j, int64_t h0, int64_t c) {
+      return base[s0 * st[0] + j * st[1] + h0 * st[2] + c * st[3]];
+    };
+    for (int64_t j = 0; j < lk; ++j) {
+      for (int64_t c = 0; c < d / 2; ++c) {
+        kpairs[c * kp_stride + j] = at(kp, ks, s, j, h, 2 * c) | (static_cast<uint32_t>(at(kp, ks, s, j, h, 2 * c + 1)) << 16);
+      }
+    }
+    for (int64_t j = 0; j < pairs; ++j) {
+      for (int64_t c = 0; c < d; ++c) {
+        const uint32_t hi = 2 * j + 1 < lk ? at(vp, vs, s, 2 * j + 1, h, c) : 0;
+        vpairs[j * d + c] = at(vp, vs, s, 2 * j, h, c) | (hi << 16);
+      }
+    }
+    for (int64_t r0 = 0; r0 < l; r0 += kBlock) {
+      const int64_t rows = std::min(kBlock, l - r0);
+      for (int64_t i = 0; i < rows; ++i) {  // the block's query rows, contiguous
+        for (int64_t c = 0; c < d; ++c) qrows[i * d + c] = at(qp, qs, s, r0 + i, h, c);
+      }
+      attention_scores_bf16(qrows.data(), d, kpairs.data(), kp_stride, rows, lk, d, static_cast<float>(scale), scores.data());
+      softmax_rows_avx512(scores.data(), rows, lk);
+      for (int64_t i = 0; i < rows; ++i) {
+        ops::narrow_from(scores.data() + i * lk, lk, weights.data() + i * n2);
+        if (n2 != lk) weights[i * n2 + lk] = 0;
+      }
+      attention_values_bf16(weights.data(), vpairs.data(), rows, n2, d, op + (s * l + r0) * heads * d + h * d, heads * d);
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
 at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
   const int64_t b = q.size(0), l = q.size(1), heads = q.size(2), d = q.size(3), lk = k.size(1);
   constexpr int64_t kBlock = 256;  // 64..1024 measured within noise; 256 keeps a block's scores (1 MB) in L2
   const int64_t blocks = (l + kBlock - 1) / kBlock;
+  if (q.scalar_type() == at::kBFloat16 && kernel_enabled() && avx512_bf16_attention_available() && d % 16 == 0 &&
+      k.scalar_type() == at::kBFloat16 && v.scalar_type() == at::kBFloat16) {
+    return bf16_blocked_attention(q, k, v, scale);
+  }
   if (q.scalar_type() == at::kBFloat16) {
     // bfloat16 heads through the float32 path (the AVX-512 kernel where the head width allows):
     // libtorch 1.13 has no fast bfloat16 GEMM for these small per-block products (~150 GFLOP/s,
@@ -215,39 +280,51 @@ at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at:
     // More accurate than bfloat16 scores, too.
     return blocked_attention(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), scale).to(at::kBFloat16);
   }
+  if (use_avx512_kernel(q)) {
+    // One task per (sample, head), no ATen op inside: it copies its head's Kᵀ and V out of the
+    // strided q/k/v views once, then per query block the scaled q rows, scores, softmax and values in
+    // the AVX-512 kernels, the result written straight into the (B, L, H*d) output.
+    at::Tensor out = at::empty({b, l, heads * d}, q.options());
+    const int64_t kt_stride = lk + 16;  // Kᵀ rows padded so they do not alias in L1 when Lk is a multiple of 1024
+    const float* qp = q.data_ptr<float>();
+    const float* kp = k.data_ptr<float>();
+    const float* vp = v.data_ptr<float>();
+    float* op = out.data_ptr<float>();
+    const auto qst = q.strides(), kst = k.strides(), vst = v.strides();
+    const auto scale_f = static_cast<float>(scale);
+    run_tasks(b * heads, at::get_num_threads(), [&](int64_t task) {
+      thread_local std::vector<float> kt, vc, qrows, scores;
+      const int64_t s = task / heads, h = task % heads;
+      kt.resize(static_cast<size_t>(d * kt_stride));
+      vc.resize(static_cast<size_t>(lk * d));
+      qrows.resize(static_cast<size_t>(kBlock * d));
+      scores.resize(static_cast<size_t>(kBlock * lk));
+      for (int64_t j = 0; j < lk; ++j) {
+        const float* krow = kp + s * kst[0] + j * kst[1] + h * kst[2];
+        const float* vrow = vp + s * vst[0] + j * vst[1] + h * vst[2];
+        for (int64_t c = 0; c < d; ++c) {
+          kt[c * kt_stride + j] = krow[c * kst[3]];
+          vc[j * d + c] = vrow[c * vst[3]];
+        }
+      }
+      for (int64_t r0 = 0; r0 < l; r0 += kBlock) {
+        const int64_t rows = std::min(kBlock, l - r0);
+        // Scaling q (rows x d) instead of the score block; equal up to float rounding.
+        for (int64_t i = 0; i < rows; ++i) {
+          const float* qrow = qp + s * qst[0] + (r0 + i) * qst[1] + h * qst[2];
+          for (int64_t c = 0; c < d; ++c) qrows[i * d + c] = qrow[c * qst[3]] * scale_f;
+        }
+        attention_scores_avx512(qrows.data(), d, kt.data(), kt_stride, rows, lk, d, scores.data());
+        softmax_rows_avx512(scores.data(), rows, lk);
+        attention_values_avx512(scores.data(), vc.data(), rows, lk, d, op + (s * l + r0) * heads * d + h * d, heads * d);
+      }
+    });
+    return out;
+  }
   // Scaling q once (L x H*d values) instead of every score block; equal up to float rounding.
   const at::Tensor qs = (q * scale).contiguous();  // (B, L, H, d)
   // (B, H, L, d): each task's output rows are contiguous, so the products write them in place.
   at::Tensor out = at::empty({b, heads, l, d}, q.options());
-  const bool kernel = use_avx512_kernel(q);
-  // The kernel streams Kᵀ and V per head from contiguous copies (one copy per layer).
-  // (B, H, d, Lk + 16): rows padded so they do not alias in L1 when Lk is a multiple of 1024.
-  const int64_t kt_stride = lk + 16;
-  at::Tensor kt;
-  if (kernel) {
-    kt = at::empty({b, heads, d, kt_stride}, q.options());
-    kt.narrow(3, 0, lk).copy_(k.permute({0, 2, 3, 1}));
-  }
-  const at::Tensor vc = kernel ? v.permute({0, 2, 1, 3}).contiguous() : at::Tensor();  // (B, H, Lk, d)
-  if (kernel) {
-    // One task per (sample, head, query block), no ATen op inside: scores, softmax and values in the
-    // AVX-512 kernels, the scores in a per-thread buffer (256 x Lk floats, 1 MB at Lk = 1024).
-    const float* qp = qs.data_ptr<float>();
-    const float* ktp = kt.data_ptr<float>();
-    const float* vp = vc.data_ptr<float>();
-    float* op = out.data_ptr<float>();
-    run_tasks(b * heads * blocks, at::get_num_threads(), [&](int64_t task) {
-      thread_local std::vector<float> scores;
-      const int64_t s = task / (heads * blocks), h = (task / blocks) % heads, blk = task % blocks;
-      const int64_t r0 = blk * kBlock, rows = std::min(kBlock, l - r0);
-      if (static_cast<int64_t>(scores.size()) < rows * lk) scores.resize(static_cast<size_t>(rows * lk));
-      attention_scores_avx512(qp + ((s * l + r0) * heads + h) * d, heads * d, ktp + (s * heads + h) * d * kt_stride, kt_stride,
-                              rows, lk, d, scores.data());
-      softmax_rows_avx512(scores.data(), rows, lk);
-      attention_values_avx512(scores.data(), vp + (s * heads + h) * lk * d, rows, lk, d, op + ((s * heads + h) * l + r0) * d, d);
-    });
-    return out.permute({0, 2, 1, 3}).reshape({b, l, heads * d});
-  }
   // The libtorch path: one task per (sample, head, query block); ATen ops inside run single-threaded,
   // and so must the BLAS they call.
   const SingleThreadedBlas single_blas;

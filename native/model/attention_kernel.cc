@@ -4,6 +4,7 @@
 
 #if SMOLVLA_HAS_AVX512_KERNELS
 
+#include <cstring>
 #include <limits>
 
 namespace smolvla::model {
@@ -120,6 +121,103 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_rows_avx512(fl
   }
 }
 
+
+bool avx512_bf16_attention_available() {
+  static const bool ok = avx512_attention_available() && __builtin_cpu_supports("avx512bf16");
+  return ok;
+}
+
+namespace {
+
+#define BF16_KERNEL __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define BF16_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"), always_inline)) inline
+
+// A pair of bfloat16 values as one 32-bit word (the low half is the first), for a broadcast.
+BF16_INLINE __m512i pair_at(const uint16_t* p) {
+  uint32_t w;
+  std::memcpy(&w, p, sizeof w);
+  return _mm512_set1_epi32(static_cast<int>(w));
+}
+
+BF16_INLINE __m512 dot_pairs(__m512 acc, __m512i a, __m512i b) {
+  return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh&>(a), reinterpret_cast<__m512bh&>(b));
+}
+
+// NR query rows x 32 keys: per pair of the head width, 2 loads of key pairs, NR broadcasts of query
+// pairs, 2·NR dot-pair instructions into 2·NR accumulators.
+template <int NR>
+BF16_INLINE void scores_tile_bf16(const uint16_t* q, int64_t q_stride, const uint32_t* kpairs, int64_t kp_stride,
+                                  int64_t pairs, __mmask16 m0, __mmask16 m1, float scale, float* dst, int64_t n) {
+  __m512 acc[NR][2];
+  for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < pairs; ++c) {
+    const __m512i b0 = _mm512_maskz_loadu_epi32(m0, kpairs + c * kp_stride);
+    const __m512i b1 = _mm512_maskz_loadu_epi32(m1, kpairs + c * kp_stride + 16);
+    for (int r = 0; r < NR; ++r) {
+      const __m512i a = pair_at(q + r * q_stride + 2 * c);
+      acc[r][0] = dot_pairs(acc[r][0], a, b0);
+      acc[r][1] = dot_pairs(acc[r][1], a, b1);
+    }
+  }
+  const __m512 s = _mm512_set1_ps(scale);
+  for (int r = 0; r < NR; ++r) {
+    _mm512_mask_storeu_ps(dst + r * n, m0, _mm512_mul_ps(acc[r][0], s));
+    _mm512_mask_storeu_ps(dst + r * n + 16, m1, _mm512_mul_ps(acc[r][1], s));
+  }
+}
+
+// NR rows x NV·16 columns: per pair of keys, NV loads of value pairs, NR broadcasts of probability
+// pairs, NR·NV dot-pair instructions.
+template <int NR, int NV>
+BF16_INLINE void values_tile_bf16(const uint16_t* p, int64_t p_stride, const uint32_t* vpairs, int64_t d, int64_t pairs,
+                                  uint16_t* out, int64_t out_stride) {
+  __m512 acc[NR][NV];
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < pairs; ++j) {
+    __m512i b[NV];
+    for (int c = 0; c < NV; ++c) b[c] = _mm512_loadu_si512(vpairs + j * d + 16 * c);
+    for (int r = 0; r < NR; ++r) {
+      const __m512i a = pair_at(p + r * p_stride + 2 * j);
+      for (int c = 0; c < NV; ++c) acc[r][c] = dot_pairs(acc[r][c], a, b[c]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NV; ++c) simd::store_bf16(out + r * out_stride + 16 * c, 0xFFFF, acc[r][c]);
+}
+
+template <int NV>
+BF16_KERNEL void values_rows_bf16(const uint16_t* p, const uint32_t* vpairs, int64_t rows, int64_t n2, int64_t d, int64_t c0,
+                                  uint16_t* out, int64_t out_stride) {
+  int64_t r0 = 0;
+  for (; r0 + 4 <= rows; r0 += 4) values_tile_bf16<4, NV>(p + r0 * n2, n2, vpairs + c0, d, n2 / 2, out + r0 * out_stride + c0, out_stride);
+  for (; r0 < rows; ++r0) values_tile_bf16<1, NV>(p + r0 * n2, n2, vpairs + c0, d, n2 / 2, out + r0 * out_stride + c0, out_stride);
+}
+
+}  // namespace
+
+BF16_KERNEL void attention_scores_bf16(const uint16_t* q, int64_t q_stride, const uint32_t* kpairs, int64_t kp_stride,
+                                       int64_t rows, int64_t n, int64_t d, float scale, float* scores) {
+  for (int64_t j0 = 0; j0 < n; j0 += 32) {
+    const __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(n - j0 - 16 > 0 ? n - j0 - 16 : 0);
+    int64_t r0 = 0;
+    for (; r0 + 8 <= rows; r0 += 8)
+      scores_tile_bf16<8>(q + r0 * q_stride, q_stride, kpairs + j0, kp_stride, d / 2, m0, m1, scale, scores + r0 * n + j0, n);
+    for (; r0 < rows; ++r0)
+      scores_tile_bf16<1>(q + r0 * q_stride, q_stride, kpairs + j0, kp_stride, d / 2, m0, m1, scale, scores + r0 * n + j0, n);
+  }
+}
+
+BF16_KERNEL void attention_values_bf16(const uint16_t* p, const uint32_t* vpairs, int64_t rows, int64_t n2, int64_t d,
+                                       uint16_t* out, int64_t out_stride) {
+  int64_t c0 = 0;
+  for (; c0 + 64 <= d; c0 += 64) values_rows_bf16<4>(p, vpairs, rows, n2, d, c0, out, out_stride);
+  for (; c0 < d; c0 += 16) values_rows_bf16<1>(p, vpairs, rows, n2, d, c0, out, out_stride);
+}
+
+#undef BF16_INLINE
+#undef BF16_KERNEL
+
 }  // namespace smolvla::model
 
 #else  // other architectures and compilers: the libtorch path is used (never called)
@@ -130,6 +228,9 @@ bool avx512_attention_available() { return false; }
 void attention_scores_avx512(const float*, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, float*) {}
 void attention_values_avx512(const float*, const float*, int64_t, int64_t, int64_t, float*, int64_t) {}
 void softmax_rows_avx512(float*, int64_t, int64_t) {}
+bool avx512_bf16_attention_available() { return false; }
+void attention_scores_bf16(const uint16_t*, int64_t, const uint32_t*, int64_t, int64_t, int64_t, int64_t, float, float*) {}
+void attention_values_bf16(const uint16_t*, const uint32_t*, int64_t, int64_t, int64_t, uint16_t*, int64_t) {}
 
 }  // namespace smolvla::model
 

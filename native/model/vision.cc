@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "model/attention.h"
+#include "ops/pointwise_kernels.h"
 
 namespace smolvla::model {
 
@@ -76,11 +77,24 @@ VisionMlpImpl::VisionMlpImpl(const VisionDims& d) {
 namespace {
 
 // LayerNorm; bfloat16 on the CPU computed in float32 and rounded once: libtorch 1.13's bfloat16
-// kernel is scalar (~4 ms for 1024 x 768, a tenth of a prefix in all), and its float32 one is
-// vectorised. The kernel accumulates in float32 anyway, so the result is the same up to rounding.
+// kernel is scalar (~4 ms for 1024 x 768, a tenth of a prefix in all), and widening to its float32
+// one costs two conversions of the whole activation. With AVX-512 one pass reads the bfloat16 rows
+// and writes the result; elsewhere the widened float32 kernel. Either way the statistics are float32
+// (libtorch's kernel accumulates in float32 too), so the result is the same up to rounding.
 at::Tensor layer_norm(torch::nn::LayerNorm& ln, const at::Tensor& x) {
   if (!(x.is_cpu() && x.scalar_type() == at::kBFloat16)) return ln->forward(x);
   const auto& o = ln->options;
+  const bool grad = at::GradMode::is_enabled() && (x.requires_grad() || ln->weight.requires_grad());
+  if (!grad && ops::avx512_pointwise_available() && x.is_contiguous() && ln->weight.scalar_type() == at::kBFloat16 &&
+      ln->bias.defined() && ln->bias.scalar_type() == at::kBFloat16 && o.normalized_shape().size() == 1) {
+    at::Tensor out = at::empty_like(x);
+    const at::Tensor w = ln->weight.contiguous(), b = ln->bias.contiguous();
+    const int64_t d = x.size(-1);
+    const auto bits = [](const at::Tensor& t) { return reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>()); };
+    ops::layer_norm_rows(bits(x), bits(w), bits(b), x.numel() / d, d, static_cast<float>(o.eps()),
+                         reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>()));
+    return out;
+  }
   return at::layer_norm(x.to(at::kFloat), o.normalized_shape(), ln->weight.to(at::kFloat), ln->bias.to(at::kFloat), o.eps())
       .to(at::kBFloat16);
 }

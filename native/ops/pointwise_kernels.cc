@@ -87,6 +87,32 @@ KERNEL void rms_norm_impl(const T* x, const T* weight, int64_t rows, int64_t d, 
   }
 }
 
+// Two passes over the row for the statistics (a mean first, then squared deviations: no
+// cancellation), a third for the output.
+KERNEL void layer_norm_impl(const uint16_t* x, const uint16_t* weight, const uint16_t* bias, int64_t rows, int64_t d,
+                            float eps, uint16_t* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* xr = x + r * d;
+    uint16_t* o = out + r * d;
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < d; j += 16) sum = _mm512_add_ps(sum, simd::load(xr + j, simd::tail_mask(d - j)));
+    const float mean_value = _mm512_reduce_add_ps(sum) / static_cast<float>(d);
+    const __m512 mean = _mm512_set1_ps(mean_value);
+    __m512 ss = _mm512_setzero_ps();
+    for (int64_t j = 0; j < d; j += 16) {
+      const __mmask16 m = simd::tail_mask(d - j);
+      const __m512 c = _mm512_maskz_sub_ps(m, simd::load(xr + j, m), mean);
+      ss = _mm512_fmadd_ps(c, c, ss);
+    }
+    const __m512 rstd = _mm512_set1_ps(1.0f / std::sqrt(_mm512_reduce_add_ps(ss) / static_cast<float>(d) + eps));
+    for (int64_t j = 0; j < d; j += 16) {
+      const __mmask16 m = simd::tail_mask(d - j);
+      const __m512 normed = _mm512_mul_ps(_mm512_sub_ps(simd::load(xr + j, m), mean), rstd);
+      simd::store(o + j, m, _mm512_fmadd_ps(normed, simd::load(weight + j, m), simd::load(bias + j, m)));
+    }
+  }
+}
+
 template <typename T>
 KERNEL void widen_scaled_impl(const T* src, int64_t n, float scale, float* dst) {
   const __m512 s = _mm512_set1_ps(scale);
@@ -127,6 +153,10 @@ void rms_norm_rows(const float* x, const float* weight, int64_t rows, int64_t d,
 void rms_norm_rows(const uint16_t* x, const uint16_t* weight, int64_t rows, int64_t d, float eps, uint16_t* out) {
   rms_norm_impl(x, weight, rows, d, eps, out);
 }
+void layer_norm_rows(const uint16_t* x, const uint16_t* weight, const uint16_t* bias, int64_t rows, int64_t d,
+                     float eps, uint16_t* out) {
+  layer_norm_impl(x, weight, bias, rows, d, eps, out);
+}
 void widen_scaled(const float* src, int64_t n, float scale, float* dst) { widen_scaled_impl(src, n, scale, dst); }
 void widen_scaled(const uint16_t* src, int64_t n, float scale, float* dst) { widen_scaled_impl(src, n, scale, dst); }
 void narrow_from(const float* src, int64_t n, float* dst) { narrow_from_impl(src, n, dst); }
@@ -145,6 +175,7 @@ void rope_rows(const float*, int64_t, int64_t, int64_t, int64_t, const float*, c
 void rope_rows(const uint16_t*, int64_t, int64_t, int64_t, int64_t, const float*, const float*, uint16_t*) {}
 void rms_norm_rows(const float*, const float*, int64_t, int64_t, float, float*) {}
 void rms_norm_rows(const uint16_t*, const uint16_t*, int64_t, int64_t, float, uint16_t*) {}
+void layer_norm_rows(const uint16_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, float, uint16_t*) {}
 void widen_scaled(const float*, int64_t, float, float*) {}
 void widen_scaled(const uint16_t*, int64_t, float, float*) {}
 void narrow_from(const float*, int64_t, float*) {}

@@ -31,6 +31,11 @@ void rope_rows(const uint16_t* x, int64_t token_stride, int64_t tokens, int64_t 
 void rms_norm_rows(const float* x, const float* weight, int64_t rows, int64_t d, float eps, float* out);
 void rms_norm_rows(const uint16_t* x, const uint16_t* weight, int64_t rows, int64_t d, float eps, uint16_t* out);
 
+// LayerNorm of `rows` contiguous bfloat16 rows of width d with bfloat16 weight and bias: mean and
+// variance (biased) in float32, (x − mean) · rsqrt(var + eps) · weight + bias in float32, rounded once.
+void layer_norm_rows(const uint16_t* x, const uint16_t* weight, const uint16_t* bias, int64_t rows, int64_t d,
+                     float eps, uint16_t* out);
+
 // dst[i] = float(src[i]) · scale for n contiguous values (widening a head for the float32 kernels).
 void widen_scaled(const float* src, int64_t n, float scale, float* dst);
 void widen_scaled(const uint16_t* src, int64_t n, float scale, float* dst);
