@@ -30,7 +30,10 @@ VisionEmbeddingsImpl::VisionEmbeddingsImpl(const VisionDims& d) : patch_(d.patch
 }
 
 at::Tensor VisionEmbeddingsImpl::forward(const at::Tensor& pixels) {
-  const at::Tensor emb = patch_embedding(pixels).flatten(2).transpose(1, 2);
+  // Row-major (B, N, C): the transposed view would make every residual add after it keep the
+  // transposed layout (elementwise ops follow their input's strides), and each LayerNorm and GEMM
+  // then copy the stream back to rows, twice per layer.
+  const at::Tensor emb = patch_embedding(pixels).flatten(2).transpose(1, 2).contiguous();
   const int64_t nb_h = pixels.size(2) / patch_, nb_w = pixels.size(3) / patch_;
   if (nb_h > grid_ || nb_w > grid_) {
     fail_argument("images", "at most " + std::to_string(grid_ * patch_) + " pixels per side for this vision encoder",
