@@ -53,7 +53,7 @@ namespace {
 bool kernel_enabled();
 
 // Below this many multiply-adds a call runs on one thread: starting a helper costs more.
-constexpr int64_t kThreadedMacs = int64_t{1} << 24;
+constexpr int64_t kThreadedMacs = int64_t{1} << 22;
 
 // The CPU inference path of grouped_attention through the AVX-512 kernels (float32; bfloat16
 // widened): per query head, scores against its kv head's keys, blocked entries set to the float32
@@ -82,17 +82,23 @@ void kernel_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::
   const auto qs = q.strides(), ks = k.strides(), vs = v.strides();
   const bool rows_contiguous = qs[3] == 1 && vs[3] == 1;
   const int64_t macs = 2 * b * heads * lq * lk * d;
-  // A task is one kv head with its group of query heads: its keys and values are widened once.
-  run_tasks(b * kv_heads, macs < kThreadedMacs ? 1 : at::get_num_threads(), [&](int64_t task) {
+  const int threads = macs < kThreadedMacs ? 1 : at::get_num_threads();
+  // A task is one kv head with its group of query heads (its keys and values widened once), for a
+  // share of the query rows: kv heads alone (5 in SmolVLM) would leave a core idle part of the time.
+  const int64_t parts = threads > 1 && lq >= 16 ? threads : 1;
+  const int64_t part_rows = (lq + parts - 1) / parts;
+  run_tasks(b * kv_heads * parts, threads, [&](int64_t task) {
     thread_local std::vector<float> buffer;
-    const int64_t s = task / kv_heads, kv = task % kv_heads;
-    const int64_t need = d * kt_stride + lk * d + lq * d + lq * lk + lq * d;
+    const int64_t s = task / (kv_heads * parts), kv = (task / parts) % kv_heads, part = task % parts;
+    const int64_t i0 = part * part_rows, rows = std::min(part_rows, lq - i0);
+    if (rows <= 0) return;
+    const int64_t need = d * kt_stride + lk * d + rows * d + rows * lk + rows * d;
     if (static_cast<int64_t>(buffer.size()) < need) buffer.resize(static_cast<size_t>(need));
     float* kt = buffer.data();
     float* vf = kt + d * kt_stride;
     float* qf = vf + lk * d;
-    float* sc = qf + lq * d;
-    float* of = sc + lq * lk;
+    float* sc = qf + rows * d;
+    float* of = sc + rows * lk;
     for (int64_t j = 0; j < lk; ++j) {
       const T* krow = kp + s * ks[0] + j * ks[1] + kv * ks[2];
       const T* vrow = vp + s * vs[0] + j * vs[1] + kv * vs[2];
@@ -103,24 +109,24 @@ void kernel_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::
         for (int64_t c = 0; c < d; ++c) vf[j * d + c] = static_cast<float>(vrow[c * vs[3]]);
       }
     }
-    const bool* m = blocked + s * lq * lk;
+    const bool* m = blocked + (s * lq + i0) * lk;
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t h = kv * groups + g;
-      for (int64_t i = 0; i < lq; ++i) {
-        const T* row = qp + s * qs[0] + i * qs[1] + h * qs[2];
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* row = qp + s * qs[0] + (i0 + i) * qs[1] + h * qs[2];
         if (rows_contiguous) {
           ops::widen_scaled(raw(row), d, scale, qf + i * d);
         } else {
           for (int64_t c = 0; c < d; ++c) qf[i * d + c] = static_cast<float>(row[c * qs[3]]) * scale;
         }
       }
-      attention_scores_avx512(qf, d, kt, kt_stride, lq, lk, d, sc);
-      for (int64_t i = 0; i < lq * lk; ++i) {
+      attention_scores_avx512(qf, d, kt, kt_stride, rows, lk, d, sc);
+      for (int64_t i = 0; i < rows * lk; ++i) {
         if (m[i]) sc[i] = std::numeric_limits<float>::lowest();
       }
-      softmax_rows_avx512(sc, lq, lk);
-      attention_values_avx512(sc, vf, lq, lk, d, of, d);
-      for (int64_t i = 0; i < lq; ++i) ops::narrow_from(of + i * d, d, raw(op + ((s * lq + i) * heads + h) * d));
+      softmax_rows_avx512(sc, rows, lk);
+      attention_values_avx512(sc, vf, rows, lk, d, of, d);
+      for (int64_t i = 0; i < rows; ++i) ops::narrow_from(of + i * d, d, raw(op + ((s * lq + i0 + i) * heads + h) * d));
     }
   });
 }
