@@ -1,4 +1,5 @@
-// Runs independent tasks on the calling thread plus helper threads, handing tasks out one at a time.
+// Runs independent tasks on the calling thread plus helper threads (a pool that sleeps between
+// calls), handing tasks out one at a time.
 //
 // Why not at::parallel_for: with libtorch's OpenMP backend its parallel region is an inline template
 // compiled into *this* addon, which is built without -fopenmp (so as not to pull a second OpenMP

@@ -23,10 +23,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// A bfloat16 prefix route reading weights in place is kept when it reaches this share of the packed
-// one's rate.
-constexpr double kPlainShare = 0.85;
-
 struct Choice {
   GemmRoute large, small;
 };
@@ -34,32 +30,23 @@ struct Choice {
 // Times every route on a shape typical of the model (the vision MLP at large M, the expert's MLP at
 // M = 50) and keeps the fastest; the best of 3 short rounds per route rides out a noisy neighbour.
 Choice probe(at::ScalarType dtype) {
-  const auto best = [&](int64_t m, int64_t k, int64_t n, bool large) {
+  const auto best = [&](int64_t m, int64_t k, int64_t n) {
     GemmRoute winner = GemmRoute::AtenLinear;
     double top = -1;
-    std::map<GemmRoute, double> rates;
     for (GemmRoute r : available_routes()) {
       double rate = 0;
       for (int round = 0; round < 3; ++round) rate = std::max(rate, gemm_throughput(r, m, k, n, dtype, 0.02));
-      rates[r] = rate;
       if (rate > top) {
         top = rate;
         winner = r;
       }
     }
-    // bfloat16 prefix-shaped GEMMs read each weight once over hundreds of rows, so oneDNN's reorder
-    // of an in-place weight is cheap there, while packed copies of the vision and text weights (the
-    // bulk of the model) would double its memory: they are kept only when clearly faster. Measured
-    // on the full-size model (2-core EPYC): bfloat16 chunks within noise either way (1.02-1.05 s in
-    // place, 1.07-1.12 s packed); float32 prefixes 5-10 % slower in place, so float32 keeps them.
-    // Decode-shaped GEMMs reread the expert's weights every Euler step and keep the packed copy
-    // (in place: a 15-20 % slower decode).
-    if (large && dtype == at::kBFloat16 && winner == GemmRoute::OnednnPacked && rates[GemmRoute::OnednnPlain] >= kPlainShare * top) {
-      winner = GemmRoute::OnednnPlain;
-    }
+    // The fastest route wins even where it costs packed copies of the vision and text weights
+    // (~300 MB in bfloat16): in place was 19 % slower on the full-size bfloat16 prefix (518 against
+    // 435 ms, 2-core EPYC), more than its GEMM probes show (oneDNN reorders the weight every call).
     return winner;
   };
-  return {best(256, 768, 3072, true), best(50, 720, 2048, false)};
+  return {best(256, 768, 3072), best(50, 720, 2048)};
 }
 
 struct Routes {
