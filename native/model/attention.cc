@@ -238,31 +238,29 @@ at::Tensor bf16_blocked_attention(const at::Tensor& q, const at::Tensor& k, cons
     scores.resize(static_cast<size_t>(kBlock * lk));
     weights.resize(static_cast<size_t>(kBlock * n2));
     qrows.resize(static_cast<size_t>(kBlock * d));
-    const auto at = [](const uint16_t* base, const c10::IntArrayRef& st, int64_t s0, int64_t j, int64_t h0, int64_t c) {
-      return base[s0 * st[0] + j * st[1] + h0 * st[2] + c * st[3]];
+    // Row pointers of this head: q/k/v rows are (B, L, H, d) views with unit stride along d.
+    const auto row = [&](const uint16_t* base, const c10::IntArrayRef& st, int64_t j) {
+      return base + s * st[0] + j * st[1] + h * st[2];
     };
     for (int64_t j = 0; j < lk; ++j) {
-      for (int64_t c = 0; c < d / 2; ++c) {
-        kpairs[c * kp_stride + j] = at(kp, ks, s, j, h, 2 * c) | (static_cast<uint32_t>(at(kp, ks, s, j, h, 2 * c + 1)) << 16);
-      }
+      const uint16_t* kr = row(kp, ks, j);
+      for (int64_t c = 0; c < d / 2; ++c) kpairs[c * kp_stride + j] = kr[2 * c] | (static_cast<uint32_t>(kr[2 * c + 1]) << 16);
     }
     for (int64_t j = 0; j < pairs; ++j) {
-      for (int64_t c = 0; c < d; ++c) {
-        const uint32_t hi = 2 * j + 1 < lk ? at(vp, vs, s, 2 * j + 1, h, c) : 0;
-        vpairs[j * d + c] = at(vp, vs, s, 2 * j, h, c) | (hi << 16);
+      const uint16_t* lo = row(vp, vs, 2 * j);
+      uint32_t* dst = vpairs.data() + j * d;
+      if (2 * j + 1 < lk) {
+        const uint16_t* hi = row(vp, vs, 2 * j + 1);
+        for (int64_t c = 0; c < d; ++c) dst[c] = lo[c] | (static_cast<uint32_t>(hi[c]) << 16);
+      } else {
+        for (int64_t c = 0; c < d; ++c) dst[c] = lo[c];
       }
     }
     for (int64_t r0 = 0; r0 < l; r0 += kBlock) {
       const int64_t rows = std::min(kBlock, l - r0);
-      for (int64_t i = 0; i < rows; ++i) {  // the block's query rows, contiguous
-        for (int64_t c = 0; c < d; ++c) qrows[i * d + c] = at(qp, qs, s, r0 + i, h, c);
-      }
+      for (int64_t i = 0; i < rows; ++i) std::memcpy(qrows.data() + i * d, row(qp, qs, r0 + i), static_cast<size_t>(d) * 2);
       attention_scores_bf16(qrows.data(), d, kpairs.data(), kp_stride, rows, lk, d, static_cast<float>(scale), scores.data());
-      softmax_rows_avx512(scores.data(), rows, lk);
-      for (int64_t i = 0; i < rows; ++i) {
-        ops::narrow_from(scores.data() + i * lk, lk, weights.data() + i * n2);
-        if (n2 != lk) weights[i * n2 + lk] = 0;
-      }
+      softmax_rows_to_bf16(scores.data(), rows, lk, weights.data(), n2);
       attention_values_bf16(weights.data(), vpairs.data(), rows, n2, d, op + (s * l + r0) * heads * d + h * d, heads * d);
     }
   });
@@ -276,7 +274,8 @@ at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at:
   constexpr int64_t kBlock = 256;  // 64..1024 measured within noise; 256 keeps a block's scores (1 MB) in L2
   const int64_t blocks = (l + kBlock - 1) / kBlock;
   if (q.scalar_type() == at::kBFloat16 && kernel_enabled() && avx512_bf16_attention_available() && d % 16 == 0 &&
-      k.scalar_type() == at::kBFloat16 && v.scalar_type() == at::kBFloat16) {
+      k.scalar_type() == at::kBFloat16 && v.scalar_type() == at::kBFloat16 && q.stride(3) == 1 && k.stride(3) == 1 &&
+      v.stride(3) == 1) {
     return bf16_blocked_attention(q, k, v, scale);
   }
   if (q.scalar_type() == at::kBFloat16) {

@@ -215,6 +215,30 @@ BF16_KERNEL void attention_values_bf16(const uint16_t* p, const uint32_t* vpairs
   for (; c0 < d; c0 += 16) values_rows_bf16<1>(p, vpairs, rows, n2, d, c0, out, out_stride);
 }
 
+BF16_KERNEL void softmax_rows_to_bf16(float* scores, int64_t rows, int64_t n, uint16_t* out, int64_t n2) {
+  const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = scores + r * n;
+    uint16_t* o = out + r * n2;
+    __m512 mx = lowest;
+    for (int64_t j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(lowest, tail_mask(n - j), row + j));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 k = tail_mask(n - j);
+      const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), m));
+      _mm512_mask_storeu_ps(row + j, k, e);
+      sum = _mm512_mask_add_ps(sum, k, sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 k = tail_mask(n - j);
+      simd::store_bf16(o + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
+    }
+    for (int64_t j = n; j < n2; ++j) o[j] = 0;
+  }
+}
+
 #undef BF16_INLINE
 #undef BF16_KERNEL
 
@@ -231,6 +255,7 @@ void softmax_rows_avx512(float*, int64_t, int64_t) {}
 bool avx512_bf16_attention_available() { return false; }
 void attention_scores_bf16(const uint16_t*, int64_t, const uint32_t*, int64_t, int64_t, int64_t, int64_t, float, float*) {}
 void attention_values_bf16(const uint16_t*, const uint32_t*, int64_t, int64_t, int64_t, uint16_t*, int64_t) {}
+void softmax_rows_to_bf16(float*, int64_t, int64_t, uint16_t*, int64_t) {}
 
 }  // namespace smolvla::model
 

@@ -36,6 +36,11 @@ void attention_scores_bf16(const uint16_t* q, int64_t q_stride, const uint32_t* 
 void attention_values_bf16(const uint16_t* p, const uint32_t* vpairs, int64_t rows, int64_t n2, int64_t d, uint16_t* out,
                            int64_t out_stride);
 
+// Row-wise softmax of `rows` rows of n contiguous float32 scores (overwritten with their
+// exponentials), written as bfloat16 rows of n2 >= n values (a zero in the pad): the attention
+// weights of the bfloat16 kernels, normalised in float32 and rounded once.
+void softmax_rows_to_bf16(float* scores, int64_t rows, int64_t n, uint16_t* out, int64_t n2);
+
 // Row-wise softmax in place over `rows` rows of n contiguous values (unmasked scores).
 void softmax_rows_avx512(float* scores, int64_t rows, int64_t n);
 
