@@ -3,14 +3,36 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <system_error>
 #include <thread>
 #include <vector>
 
+#include <dlfcn.h>
+
 namespace smolvla {
 namespace {
+
+// libgomp's entry for a parallel region (what `#pragma omp parallel` compiles to), taken from the
+// OpenMP runtime libtorch already loaded: tasks then run on the same team that runs oneDNN's GEMMs
+// and libtorch's kernels, whose worker is still spinning from the last GEMM when the next attention
+// call comes (a sleeping helper of our own needs a futex wake, and a third busy thread on two cores
+// slows whichever of the three the scheduler preempts). Null where no libgomp is loaded (a pip
+// libtorch bundles its own under another name) or SMOLVLA_TASK_THREADS=own: the pool below.
+using GompParallel = void (*)(void (*)(void*), void*, unsigned, unsigned);
+
+GompParallel gomp_parallel() {
+  static const GompParallel fn = []() -> GompParallel {
+    const char* e = std::getenv("SMOLVLA_TASK_THREADS");
+    if (e != nullptr && std::strcmp(e, "own") == 0) return nullptr;
+    void* lib = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD);
+    return lib == nullptr ? nullptr : reinterpret_cast<GompParallel>(dlsym(lib, "GOMP_parallel"));
+  }();
+  return fn;
+}
 
 // Helper threads that live for the process and sleep between jobs: the decode loop runs 160 small
 // attention calls a chunk, and starting a thread per call (~50 µs, with the kernel copying the
@@ -100,7 +122,14 @@ void run_tasks(int64_t tasks, int threads, const std::function<void(int64_t)>& f
       }
     }
   };
-  if (n == 1 || !pool().run(n - 1, work)) {
+  if (n == 1) {
+    work();
+  } else if (GompParallel parallel = gomp_parallel()) {
+    // Every team thread runs work(), which takes tasks from the counter; work() catches everything,
+    // so no exception crosses the runtime's frames.
+    parallel([](void* w) { (*static_cast<const std::function<void()>*>(w))(); }, const_cast<std::function<void()>*>(&work),
+             static_cast<unsigned>(n), 0);
+  } else if (!pool().run(n - 1, work)) {
     std::vector<std::thread> helpers;
     helpers.reserve(static_cast<size_t>(n - 1));
     for (int i = 1; i < n; ++i) {
