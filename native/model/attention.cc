@@ -59,9 +59,11 @@ constexpr int64_t kThreadedMacs = int64_t{1} << 22;
 // widened): per query head, scores against its kv head's keys, blocked entries set to the float32
 // minimum, softmax, values written straight into the (B, Lq, H*d) result. The decode loop calls this
 // 160 times a chunk on (50 x ~160) scores, where libtorch's dozen ops per call (widening, scaling,
-// transposing, narrowing back) cost more than the arithmetic: here each task reads its head of q, k
-// and v in place, whatever their strides and dtype, and writes its head of the result in q's dtype.
-// q is scaled before the product (libtorch's path scales the scores): equal up to rounding.
+// transposing, narrowing back) cost more than the arithmetic: here each task (a kv head and a share
+// of the query rows, see kernel_attention_heads) reads q, k and v in place, whatever their strides
+// and dtype, and writes its rows of the result in q's dtype. q is scaled before the product
+// (libtorch's path scales the scores): equal up to rounding.
+
 // bfloat16 data as the raw bits the pointwise kernels take.
 inline const float* raw(const float* p) { return p; }
 inline float* raw(float* p) { return p; }

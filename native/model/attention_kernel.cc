@@ -98,27 +98,34 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void attention_values_avx51
 }
 
 
-// Per row: the maximum, exp(x - max) written back with its sum, then a multiply by 1 / sum.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_rows_avx512(float* scores, int64_t rows, int64_t n) {
+namespace {
+
+// One row's softmax: the maximum, exp(x - max) written back to the row with its sum, then the row
+// times 1 / sum stored to `out` (the row itself, or its bfloat16 weights).
+template <typename T>
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void softmax_row(float* row, int64_t n, T* out) {
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = scores + r * n;
-    __m512 mx = lowest;
-    for (int64_t j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(lowest, tail_mask(n - j), row + j));
-    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-    __m512 sum = _mm512_setzero_ps();
-    for (int64_t j = 0; j < n; j += 16) {
-      const __mmask16 k = tail_mask(n - j);
-      const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), m));
-      _mm512_mask_storeu_ps(row + j, k, e);
-      sum = _mm512_mask_add_ps(sum, k, sum, e);
-    }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-    for (int64_t j = 0; j < n; j += 16) {
-      const __mmask16 k = tail_mask(n - j);
-      _mm512_mask_storeu_ps(row + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
-    }
+  __m512 mx = lowest;
+  for (int64_t j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(lowest, tail_mask(n - j), row + j));
+  const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = tail_mask(n - j);
+    const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), m));
+    _mm512_mask_storeu_ps(row + j, k, e);
+    sum = _mm512_mask_add_ps(sum, k, sum, e);
   }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = tail_mask(n - j);
+    simd::store(out + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
+  }
+}
+
+}  // namespace
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_rows_avx512(float* scores, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) softmax_row(scores + r * n, n, scores + r * n);
 }
 
 
@@ -216,25 +223,9 @@ BF16_KERNEL void attention_values_bf16(const uint16_t* p, const uint32_t* vpairs
 }
 
 BF16_KERNEL void softmax_rows_to_bf16(float* scores, int64_t rows, int64_t n, uint16_t* out, int64_t n2) {
-  const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t r = 0; r < rows; ++r) {
-    float* row = scores + r * n;
     uint16_t* o = out + r * n2;
-    __m512 mx = lowest;
-    for (int64_t j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(lowest, tail_mask(n - j), row + j));
-    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-    __m512 sum = _mm512_setzero_ps();
-    for (int64_t j = 0; j < n; j += 16) {
-      const __mmask16 k = tail_mask(n - j);
-      const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), m));
-      _mm512_mask_storeu_ps(row + j, k, e);
-      sum = _mm512_mask_add_ps(sum, k, sum, e);
-    }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-    for (int64_t j = 0; j < n; j += 16) {
-      const __mmask16 k = tail_mask(n - j);
-      simd::store_bf16(o + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
-    }
+    softmax_row(scores + r * n, n, o);
     for (int64_t j = n; j < n2; ++j) o[j] = 0;
   }
 }
