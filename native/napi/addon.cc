@@ -2,10 +2,12 @@
 #include <napi.h>
 
 #include <cstdlib>
+#include <mutex>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 
+#include "core/compute_thread.h"
 #include "napi/bindings.h"
 #include "napi/distributed_wrap.h"
 #include "napi/model_wrap.h"
@@ -29,7 +31,11 @@ void pin_mmap_threshold() {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  pin_mmap_threshold();
+  static std::once_flag once;  // the first load, on the main JS thread (workers load it again)
+  std::call_once(once, [] {
+    pin_mmap_threshold();
+    smolvla::init_compute_threading();
+  });
   smolvla::napi::TensorWrap::Init(env, exports);
   smolvla::napi::register_runtime(env, exports);
   smolvla::napi::register_ops(env, exports);

@@ -90,7 +90,8 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
             auto out = Napi::Float64Array::New(env, static_cast<size_t>(r.numel()));
             std::copy(r.data_ptr<double>(), r.data_ptr<double>() + r.numel(), out.Data());
             return out;
-          });
+          },
+          Lane::io);
     });
   }
 
@@ -105,7 +106,8 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
             m->locked([&](model::PolicyModuleImpl& module) { c->broadcast(model_tensors(module), 0, "the broadcast of rank 0's weights"); });
             return true;
           },
-          [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+          [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); },
+          Lane::io);
     });
   }
 
@@ -133,7 +135,8 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
             out.Set("hash", hex(r.local));
             out.Set("inSync", r.lo == r.hi);
             return out;
-          });
+          },
+          Lane::io);
     });
   }
 
@@ -169,7 +172,8 @@ Napi::Value DistributedInit(const Napi::CallbackInfo& info) {
       info.Env(), "smolvla.distributedInit", [d]() { return Communicator::connect(d); },
       [](Napi::Env env, std::shared_ptr<Communicator>& c) -> Napi::Value {
         return addon_data(env).process_group_ctor.New({Napi::External<std::shared_ptr<Communicator>>::New(env, &c)});
-      });
+      },
+      Lane::io);
 }
 
 // Which c10d backends this build has.

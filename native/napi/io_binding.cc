@@ -28,7 +28,8 @@ Napi::Value ReadSafetensors(const Napi::CallbackInfo& info) {
         out.Set("tensors", tensors);
         out.Set("metadata", metadata);
         return out;
-      });
+      },
+      Lane::io);
 }
 
 // writeSafetensors(path, names: string[], tensors: NativeTensor[], metadata: {key: string}) -> Promise<void>
@@ -60,7 +61,8 @@ Napi::Value WriteSafetensors(const Napi::CallbackInfo& info) {
         io::write_safetensors(path, *tensors, *metadata);
         return true;
       },
-      [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+      [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); },
+      Lane::io);
 }
 
 }  // namespace
