@@ -65,11 +65,6 @@ int open_regular(const std::string& path, struct stat& st) {
   return fd;
 }
 
-struct Fd {
-  int fd;
-  ~Fd() { ::close(fd); }
-};
-
 // Reads exactly n bytes at offset; a file that shrank since it was opened gives an error, where
 // a memory mapping would have raised SIGBUS and killed the process.
 void read_exact(const std::string& path, int fd, void* out, uint64_t n, uint64_t offset) {
@@ -90,29 +85,48 @@ void read_exact(const std::string& path, int fd, void* out, uint64_t n, uint64_t
 
 }  // namespace
 
+SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
+  struct stat st {};
+  fd_ = open_regular(path, st);
+  try {
+    file_size_ = static_cast<uint64_t>(st.st_size);
+    uint8_t first8[8] = {};
+    if (file_size_ >= 8) read_exact(path, fd_, first8, 8, 0);
+    try {
+      const uint64_t header_len = safetensors_header_length(first8, file_size_);
+      std::string text(static_cast<size_t>(header_len), '\0');
+      read_exact(path, fd_, text.data(), header_len, 8);
+      header_ = parse_safetensors_header(reinterpret_cast<const uint8_t*>(text.data()), text.size(), file_size_);
+    } catch (const IoError&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      fail(path, e.what());
+    }
+    for (const TensorEntry& e : header_.tensors) dtype_from_name(path, e.name, e.dtype);
+  } catch (...) {
+    ::close(fd_);  // the destructor does not run for a constructor that throws
+    throw;
+  }
+}
+
+SafetensorsReader::~SafetensorsReader() { ::close(fd_); }
+
+at::Tensor SafetensorsReader::read(const TensorEntry& e) const {
+  at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(dtype_from_name(path_, e.name, e.dtype)).device(at::kCPU));
+  if (e.end > e.begin) read_bytes(t.data_ptr(), e.end - e.begin, header_.data_start + e.begin);
+  return t;
+}
+
+void SafetensorsReader::read_bytes(void* out, uint64_t n, uint64_t offset) const { read_exact(path_, fd_, out, n, offset); }
+
 // The data section is read into one buffer the tensors view (the buffer lives as long as any of
 // them): reads cannot fault, unlike a mapping of a file that may be truncated under it.
 SafetensorsContent read_safetensors(const std::string& path) {
-  struct stat st {};
-  const Fd file{open_regular(path, st)};
-  const auto file_size = static_cast<uint64_t>(st.st_size);
-  uint8_t first8[8] = {};
-  if (file_size >= 8) read_exact(path, file.fd, first8, 8, 0);
-  SafetensorsHeader header;
-  try {
-    const uint64_t header_len = safetensors_header_length(first8, file_size);
-    std::string text(static_cast<size_t>(header_len), '\0');
-    read_exact(path, file.fd, text.data(), header_len, 8);
-    header = parse_safetensors_header(reinterpret_cast<const uint8_t*>(text.data()), text.size(), file_size);
-  } catch (const IoError&) {
-    throw;
-  } catch (const std::runtime_error& e) {
-    fail(path, e.what());
-  }
-
-  const uint64_t data_len = file_size - header.data_start;
+  const SafetensorsReader file(path);
+  SafetensorsHeader header = file.header();
+  const uint64_t data_len = file.file_size() - header.data_start;
   auto buffer = std::make_shared<at::Tensor>(at::empty({static_cast<int64_t>(data_len)}, at::TensorOptions().dtype(at::kByte)));
-  read_exact(path, file.fd, buffer->data_ptr(), data_len, header.data_start);
+  file.read_bytes(buffer->data_ptr(), data_len, header.data_start);
   auto* base = static_cast<uint8_t*>(buffer->data_ptr());
 
   SafetensorsContent content;

@@ -5,6 +5,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "io/safetensors_header.h"
+
 #include <map>
 #include <string>
 #include <utility>
@@ -23,6 +25,30 @@ struct SafetensorsContent {
 // Throws std::runtime_error naming the file and the problem (missing, not a regular file, truncated,
 // corrupt header, unsupported dtype, offsets that break the format's rules).
 SafetensorsContent read_safetensors(const std::string& path);
+
+// A file opened and its header checked (as read_safetensors does), whose tensors are read one at a
+// time: a model loads its weights without holding the whole file beside them (a float32 checkpoint
+// of the full-size model is 2 GB).
+class SafetensorsReader {
+ public:
+  explicit SafetensorsReader(const std::string& path);
+  ~SafetensorsReader();
+  SafetensorsReader(const SafetensorsReader&) = delete;
+  SafetensorsReader& operator=(const SafetensorsReader&) = delete;
+
+  const SafetensorsHeader& header() const { return header_; }
+  // A new CPU tensor holding the entry's values (the entry is one of header().tensors).
+  at::Tensor read(const TensorEntry& entry) const;
+  // Bytes `n` at `offset` into `out`; an error (never a fault) if the file shrank since it was opened.
+  void read_bytes(void* out, uint64_t n, uint64_t offset) const;
+  uint64_t file_size() const { return file_size_; }
+
+ private:
+  std::string path_;
+  int fd_;
+  uint64_t file_size_ = 0;
+  SafetensorsHeader header_;
+};
 
 // Writes to `<path>.tmp-<pid>`, fsyncs, renames over `path` and fsyncs the directory, so a crash
 // leaves either the old file or the new one. Tensors may live on any device and be non-contiguous.

@@ -5,6 +5,7 @@
 
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <stdexcept>
 
 #include "core/check.h"
@@ -39,11 +40,14 @@ std::vector<std::pair<std::string, at::Tensor>> state_dict(const torch::nn::Modu
   return out;
 }
 
-LoadReport load_state(torch::nn::Module& module, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
-  std::map<std::string, at::Tensor> source(tensors.begin(), tensors.end());
+LoadReport load_state(torch::nn::Module& module, const io::SafetensorsReader& file) {
+  std::map<std::string, const io::TensorEntry*> source;
+  for (const io::TensorEntry& e : file.header().tensors) source[e.name] = &e;
   LoadReport report;
   std::vector<std::string> missing;
   std::set<std::string> used;
+  // Names and shapes are all checked before the first value is copied.
+  std::vector<std::tuple<std::string, at::Tensor, const io::TensorEntry*>> copies;
   torch::NoGradGuard no_grad;
   for (auto& [name, target] : state_dict(module)) {
     auto it = source.find(name);
@@ -51,25 +55,18 @@ LoadReport load_state(torch::nn::Module& module, const std::vector<std::pair<std
       (is_extension_key(name) ? report.initialised : missing).push_back(name);
       continue;
     }
-    const at::Tensor& src = it->second;
-    if (src.sizes() != target.sizes()) {
+    const io::TensorEntry& entry = *it->second;
+    if (at::IntArrayRef(entry.shape) != target.sizes()) {
       // The CLS placeholders of a checkpoint saved without the head have shape (1, 2, D).
       if ((name == "model.pre_cls_param" || name == "model.suf_cls_param")) {
         report.initialised.push_back(name);
         used.insert(name);
         continue;
       }
-      throw std::runtime_error("checkpoint tensor '" + name + "' has shape " + shape_text(src.sizes()) +
+      throw std::runtime_error("checkpoint tensor '" + name + "' has shape " + shape_text(entry.shape) +
                                " but the model (from config.json) expects " + shape_text(target.sizes()));
     }
-    // Checked once here, so a corrupt or diverged checkpoint fails at load naming the tensor rather
-    // than producing NaN actions later. Only tensors the model uses: LeRobot stores unset
-    // normalisation statistics as infinity, and those are never loaded into the model.
-    if (at::isFloatingType(src.scalar_type()) && !at::isfinite(src).all().item<bool>()) {
-      throw NotFiniteError("checkpoint tensor '" + name + "' holds NaN or infinite values");
-    }
-    target.copy_(src);
-    report.loaded.push_back(name);
+    copies.emplace_back(name, target, &entry);
     used.insert(name);
   }
   if (!missing.empty()) {
@@ -79,8 +76,19 @@ LoadReport load_state(torch::nn::Module& module, const std::vector<std::pair<std
     if (missing.size() > 10) out << ", ...";
     throw std::runtime_error(out.str());
   }
-  for (const auto& [name, t] : tensors) {
-    if (!used.count(name)) report.unexpected.push_back(name);
+  for (auto& [name, target, entry] : copies) {
+    const at::Tensor src = file.read(*entry);
+    // Checked once here, so a corrupt or diverged checkpoint fails at load naming the tensor rather
+    // than producing NaN actions later. Only tensors the model uses: LeRobot stores unset
+    // normalisation statistics as infinity, and those are never loaded into the model.
+    if (at::isFloatingType(src.scalar_type()) && !at::isfinite(src).all().item<bool>()) {
+      throw NotFiniteError("checkpoint tensor '" + name + "' holds NaN or infinite values");
+    }
+    target.copy_(src);
+    report.loaded.push_back(name);
+  }
+  for (const io::TensorEntry& e : file.header().tensors) {
+    if (!used.count(e.name)) report.unexpected.push_back(e.name);
   }
   return report;
 }

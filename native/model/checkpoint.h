@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "io/safetensors.h"
+
 namespace smolvla::model {
 
 struct LoadReport {
@@ -21,9 +23,9 @@ struct LoadReport {
 // True for the tensors a published SmolVLA checkpoint lacks.
 bool is_extension_key(const std::string& name);
 
-// Copies every matching tensor into `module` (casting dtype). Missing required tensors throw, naming
-// them; shape mismatches throw naming the key and both shapes.
-LoadReport load_state(torch::nn::Module& module, const std::vector<std::pair<std::string, at::Tensor>>& tensors);
+// Copies every matching tensor of `file` into `module` (casting dtype), reading one tensor at a time.
+// Missing required tensors throw, naming them; shape mismatches throw naming the key and both shapes.
+LoadReport load_state(torch::nn::Module& module, const io::SafetensorsReader& file);
 
 // Every parameter and buffer by full name.
 std::vector<std::pair<std::string, at::Tensor>> state_dict(const torch::nn::Module& module);

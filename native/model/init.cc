@@ -30,7 +30,28 @@ bool is_cross_kv(const std::string& module, const std::map<std::string, int64_t>
   return q != fan_in.end() && kv != fan_in.end() && q->second != kv->second;
 }
 
+thread_local at::ScalarType build_dtype = at::kFloat;
+
+// fill(t) on t itself when it is float32; else on a float32 twin copied (rounded) into t.
+template <typename Fill>
+void draw(at::Tensor& t, Fill fill) {
+  if (t.scalar_type() == at::kFloat) {
+    fill(t);
+    return;
+  }
+  at::Tensor f = at::empty(t.sizes(), t.options().dtype(at::kFloat));
+  fill(f);
+  t.copy_(f);
+}
+
 }  // namespace
+
+BackboneBuildDtype::BackboneBuildDtype(at::ScalarType dtype) : previous_(build_dtype) { build_dtype = dtype; }
+BackboneBuildDtype::~BackboneBuildDtype() { build_dtype = previous_; }
+
+void to_build_dtype(torch::nn::Module& module) {
+  if (build_dtype != at::kFloat) module.to(build_dtype);
+}
 
 void init_from_seed(torch::nn::Module& root, uint64_t seed) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -53,11 +74,11 @@ void init_from_seed(torch::nn::Module& root, uint64_t seed) {
     const auto fan = fan_in.find(module);
     const auto uniform = [&]() {
       const double bound = 1.0 / std::sqrt(static_cast<double>(fan->second));
-      t.uniform_(-bound, bound, gen);
+      draw(t, [&](at::Tensor& x) { x.uniform_(-bound, bound, gen); });
     };
     if (name == "model.pre_cls_param" || name == "model.suf_cls_param") {
       // Without the head they stay the zero placeholders that keep the state-dict keys.
-      if (cls_head) t.normal_(0.0, 0.02, gen);
+      if (cls_head) draw(t, [&](at::Tensor& x) { x.normal_(0.0, 0.02, gen); });
     } else if (!starts_with(name, kVlmWithExpert) || is_cross_kv(module, fan_in)) {
       if (fan != fan_in.end()) uniform();  // nn.Linear's own init (weight and bias)
     } else if (ends_with(name, ".bias")) {
@@ -65,7 +86,7 @@ void init_from_seed(torch::nn::Module& root, uint64_t seed) {
     } else if (t.dim() == 1) {
       t.fill_(1.0);  // LayerNorm / RMSNorm weights
     } else {
-      t.normal_(0.0, 0.02, gen);  // Linear, Conv2d and Embedding weights
+      draw(t, [&](at::Tensor& x) { x.normal_(0.0, 0.02, gen); });  // Linear, Conv2d and Embedding weights
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/check.h"
+#include "model/init.h"
 
 namespace smolvla::model {
 namespace {
@@ -55,6 +56,7 @@ PassPlan PassPlan::build(const at::Tensor& mask, const at::Tensor& positions, in
 SmolVLMModelImpl::SmolVLMModelImpl(const ModelConfig& c) {
   vision_model = register_module("vision_model", VisionTransformer(c.vision));
   connector = register_module("connector", Connector(c.vision.hidden, c.text.hidden, c.scale_factor));
+  to_build_dtype(*connector);
   const auto& t = c.text;
   // Only the first num_vlm_layers text layers exist (LeRobot truncates the backbone).
   text_model = register_module("text_model", LlamaStack(t.vocab, t.hidden, t.intermediate, c.num_vlm_layers, t.heads,

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "model/init.h"
 #include "ops/pointwise_kernels.h"
 
 namespace smolvla::model {
@@ -128,11 +129,16 @@ DecoderLayerImpl::DecoderLayerImpl(int64_t hidden, int64_t intermediate, int64_t
 LlamaStackImpl::LlamaStackImpl(int64_t vocab, int64_t hidden, int64_t intermediate, int64_t num_layers, int64_t heads,
                                int64_t kv_heads, int64_t head_dim, double eps, const std::vector<bool>& cross_layers,
                                int64_t kv_in_cross) {
-  if (vocab > 0) embed_tokens = register_module("embed_tokens", torch::nn::Embedding(vocab, hidden));
+  if (vocab > 0) {
+    embed_tokens = register_module("embed_tokens", torch::nn::Embedding(vocab, hidden));
+    to_build_dtype(*embed_tokens);
+  }
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < num_layers; ++i) {
     const bool cross = i < static_cast<int64_t>(cross_layers.size()) && cross_layers[i];
-    layers->push_back(DecoderLayer(hidden, intermediate, heads, kv_heads, head_dim, eps, cross ? kv_in_cross : hidden));
+    DecoderLayer layer(hidden, intermediate, heads, kv_heads, head_dim, eps, cross ? kv_in_cross : hidden);
+    to_build_dtype(*layer);
+    layers->push_back(layer);
   }
   norm = register_module("norm", RMSNorm(hidden, eps));
 }

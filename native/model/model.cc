@@ -53,6 +53,12 @@ void keep_float32_exact(const c10::Device& device) {
   }
 }
 
+void check_model_dtype(at::ScalarType dtype) {
+  if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf) {
+    fail_argument("dtype", "expected float32, bfloat16 or float16");
+  }
+}
+
 at::Tensor to_float(const at::Tensor& t, const c10::Device& d) { return t.defined() ? t.to(d, at::kFloat) : t; }
 
 }  // namespace
@@ -66,9 +72,11 @@ int64_t PrefixCache::bytes() const {
 Model::Model(const ModelConfig& config) : config_(config) {}
 
 std::shared_ptr<Model> Model::create(const ModelConfig& config, uint64_t seed, at::ScalarType dtype, c10::Device device) {
+  check_model_dtype(dtype);
   std::shared_ptr<Model> m(new Model(config));
   {
     torch::NoGradGuard no_grad;
+    const BackboneBuildDtype build(dtype);  // the backbone is cast layer by layer as it is built
     m->module_ = PolicyModule(config);
     init_from_seed(*m->module_, seed);
   }
@@ -88,7 +96,7 @@ void Model::check_cache(const PrefixCache& cache) const {
 }
 
 LoadReport Model::load(const std::string& path) {
-  return locked([&](PolicyModuleImpl& module) { return load_state(module, io::read_safetensors(path).tensors); });
+  return locked([&](PolicyModuleImpl& module) { return load_state(module, io::SafetensorsReader(path)); });
 }
 
 void Model::save(const std::string& path, const NamedTensors& extra, const std::map<std::string, std::string>& metadata) {
@@ -104,9 +112,7 @@ int64_t Model::warm_start_delta() {
 }
 
 void Model::to(at::ScalarType dtype, c10::Device device) {
-  if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf) {
-    fail_argument("dtype", "expected float32, bfloat16 or float16");
-  }
+  check_model_dtype(dtype);
   locked([&](PolicyModuleImpl& module) {
     keep_float32_exact(device);
     module.to(device);

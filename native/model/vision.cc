@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "model/attention.h"
+#include "model/init.h"
 #include "ops/pointwise_kernels.h"
 
 namespace smolvla::model {
@@ -121,7 +122,11 @@ at::Tensor VisionEncoderLayerImpl::forward(const at::Tensor& x) {
 
 VisionEncoderImpl::VisionEncoderImpl(const VisionDims& d) {
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < d.layers; ++i) layers->push_back(VisionEncoderLayer(d));
+  for (int64_t i = 0; i < d.layers; ++i) {
+    VisionEncoderLayer layer(d);
+    to_build_dtype(*layer);
+    layers->push_back(layer);
+  }
 }
 
 VisionTransformerImpl::VisionTransformerImpl(const VisionDims& d) {

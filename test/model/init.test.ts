@@ -75,4 +75,19 @@ describe('initialisation of a fresh model', () => {
     }
     expect(problems).toEqual([]);
   });
+
+  test('a model built in bfloat16 holds exactly the float32 model cast to bfloat16 (built layer by layer, drawn in float32)', async () => {
+    const config = await readConfig(TINY_DELTA_DIR);
+    const direct = await SmolVLAModel.create(config, { seed: 7, dtype: 'bfloat16' });
+    const cast = await SmolVLAModel.create(config, { seed: 7 });
+    await cast.to('bfloat16');
+    const names = await direct.parameterNames();
+    const [a, b] = await Promise.all([direct.parameters(names), cast.parameters(names)]);
+    const differing = names.filter((n) => a[n]!.dtype !== b[n]!.dtype || Buffer.compare(Buffer.from(a[n]!.toFloat32().buffer), Buffer.from(b[n]!.toFloat32().buffer)) !== 0);
+    expect(differing).toEqual([]);
+    expect(a['model.vlm_with_expert.lm_expert.layers.0.mlp.up_proj.weight']!.dtype).toBe('bfloat16');
+    expect(a['model.action_in_proj.weight']!.dtype).toBe('float32');
+    direct.dispose();
+    cast.dispose();
+  });
 });
