@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { defaultConfig, gemmRoutes, parseConfig, setNumThreads, SmolVLAModel, type SmolVLAConfig } from '../lib/index';
+import { defaultConfig, gemmRoutes, parseConfig, setGemmRoute, setNumThreads, SmolVLAModel, type SmolVLAConfig } from '../lib/index';
 import { chunkFlops } from './flops';
 import { percentOfRoof, RoofTracker } from './roof';
 import { syntheticObservation } from './observation';
@@ -100,7 +100,10 @@ function resetPeakRss(): void {
   }
 }
 
+const rssMb = () => process.memoryUsage().rss / 1048576;
+
 async function ours(config: SmolVLAConfig, args: Args, dtype: 'float32' | 'bfloat16') {
+  const baseMb = rssMb();
   resetPeakRss();
   const model = await SmolVLAModel.create(config, { seed: 0, dtype, device: args.device });
   const obs = syntheticObservation(config);
@@ -121,7 +124,7 @@ async function ours(config: SmolVLAConfig, args: Args, dtype: 'float32' | 'bfloa
     v.dispose();
     actions.dispose();
     cache.dispose();
-    if (r === 0) packedMb = gemmRoutes().packedBytes / 1e6;
+    if (r === 0) packedMb = gemmRoutes().packedBytes / 1048576;
     if (r > 0) {
       prefix.push((t1 - t0) / 1000);
       denoise.push((t2 - t1) / 1000);
@@ -129,9 +132,21 @@ async function ours(config: SmolVLAConfig, args: Args, dtype: 'float32' | 'bfloa
     }
   }
   const info = await model.info();
-  const weightMb = info.bytes / 1e6;
+  const weightMb = info.bytes / 1048576;
   model.dispose();
-  return { prefix: median(prefix), denoise: median(denoise), delta: median(delta), peakMb: peakRssMb(), weightMb, packedMb, routes: gemmRoutes().report };
+  return { prefix: median(prefix), denoise: median(denoise), delta: median(delta), peakMb: peakRssMb(), baseMb, weightMb, packedMb, routes: gemmRoutes().report };
+}
+
+type Measured = Awaited<ReturnType<typeof ours>>;
+
+/**
+ * Where a model's peak RSS goes (MiB): the process before the model (Node, libtorch), the weights,
+ * the packed weight copies of the GEMM route, and the rest (activations, the KV cache, buffers).
+ */
+function memoryLine(a: Measured): string {
+  const activations = a.peakMb - a.baseMb - a.weightMb - a.packedMb;
+  const held = (a.weightMb + a.packedMb) / a.weightMb;
+  return `peak RSS ${a.peakMb.toFixed(0)} MiB = process before the model ${a.baseMb.toFixed(0)} + weights ${a.weightMb.toFixed(0)} + packed copies ${a.packedMb.toFixed(0)} + activations and buffers ${activations.toFixed(0)}; weights held ${held.toFixed(2)} x their bytes`;
 }
 
 function reference(size: string, args: Args, dtype: 'float32' | 'bfloat16') {
@@ -186,6 +201,8 @@ interface RoofLine {
   torchMs: number;
   prefixPercent: number;
   decodePercent: number;
+  /** Where the peak RSS went, with the fastest route and with onednn-plain (no packed copies). */
+  memory: string;
 }
 
 /**
@@ -228,6 +245,7 @@ async function main(): Promise<void> {
       `roof-summary ${r.dtype}: chunk ${r.chunkMs.toFixed(0)} ms, ${r.percent.toFixed(0)} % of roof (route ${r.route}, roof ${r.roof.toFixed(0)} GFLOP/s)` +
         ` [prefix ${r.prefixPercent.toFixed(0)} %, decode loop ${r.decodePercent.toFixed(0)} %]${torch}`,
     );
+    console.log(`memory-summary ${r.dtype}: ${r.memory}`);
   }
 }
 
@@ -257,7 +275,7 @@ async function modelBench(args: Args, dtype: 'float32' | 'bfloat16', results: Re
     if (roof.spread > 0.2) console.log(`warning: the ${roof.route} probes varied by ${(100 * roof.spread).toFixed(0)} % between rounds: the machine was busy, figures are noisy`);
   }
   for (const { size, a, b, flops } of measured) {
-    console.log(`${size} ${dtype}: model routes ${a.routes}; weights ${a.weightMb.toFixed(0)} MB, packed copies ${a.packedMb.toFixed(0)} MB, peak RSS ${a.peakMb.toFixed(0)} MB`);
+    console.log(`${size} ${dtype}: model routes ${a.routes}; ${memoryLine(a)}`);
     const pct = (f: number, s: number) => {
       const rate = f / s / 1e9;
       if (cpu && rate > roof.gflops) console.log(`warning: ${size} reached ${rate.toFixed(0)} GFLOP/s, above the probed roof: the roof probes were unlucky`);
@@ -282,10 +300,19 @@ async function modelBench(args: Args, dtype: 'float32' | 'bfloat16', results: Re
       stage('denoise x' + configFor(size).numSteps, a.denoise, b.denoise, flops.denoise);
     }
     stage('chunk', a.prefix + a.denoise, b.prefix + b.denoise, flops.total);
-    rows.push({ config: size, stage: 'peak RSS MB', 'ours ms': a.peakMb.toFixed(0), 'torch ms': Number.isFinite(b.peakMb) ? b.peakMb.toFixed(0) : '-' });
+    rows.push({ config: size, stage: 'peak RSS MiB', 'ours ms': a.peakMb.toFixed(0), 'torch ms': Number.isFinite(b.peakMb) ? b.peakMb.toFixed(0) : '-' });
     results[`${size}.${dtype}`] = { ours: a, torch: b, flops, roof };
     if (size === 'full' && cpu) {
+      // The same model on the in-place route: no packed copies, the memory-lean choice.
+      setGemmRoute('onednn-plain');
+      const lean = await ours(configFor(size), { ...args, repeats: 1 }, dtype);
+      setGemmRoute('auto');
+      const memory =
+        `fastest route: ${memoryLine(a)}. ` +
+        `Route onednn-plain: chunk ${((lean.prefix + lean.denoise) * 1000).toFixed(0)} ms, ${memoryLine(lean)}`;
+      console.log(`${size} ${dtype} memory, ${memory}`);
       summary.push({
+        memory,
         dtype,
         chunkMs: (a.prefix + a.denoise) * 1000,
         percent: pct(flops.total, a.prefix + a.denoise),

@@ -100,10 +100,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void attention_values_avx51
 
 namespace {
 
-// One row's softmax: the maximum, exp(x - max) written back to the row with its sum, then the row
-// times 1 / sum stored to `out` (the row itself, or its bfloat16 weights).
-template <typename T>
-__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void softmax_row(float* row, int64_t n, T* out) {
+// One row's softmax up to its normalisation: the maximum, exp(x - max) written back to the row;
+// returns 1 / (their sum), the factor the caller scales the row by as it stores it.
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline float exp_row(float* row, int64_t n) {
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512 mx = lowest;
   for (int64_t j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(lowest, tail_mask(n - j), row + j));
@@ -115,17 +114,20 @@ __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void 
     _mm512_mask_storeu_ps(row + j, k, e);
     sum = _mm512_mask_add_ps(sum, k, sum, e);
   }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 k = tail_mask(n - j);
-    simd::store(out + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
-  }
+  return 1.0f / _mm512_reduce_add_ps(sum);
 }
 
 }  // namespace
 
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_rows_avx512(float* scores, int64_t rows, int64_t n) {
-  for (int64_t r = 0; r < rows; ++r) softmax_row(scores + r * n, n, scores + r * n);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = scores + r * n;
+    const __m512 inv = _mm512_set1_ps(exp_row(row, n));
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 k = tail_mask(n - j);
+      _mm512_mask_storeu_ps(row + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
+    }
+  }
 }
 
 
@@ -225,7 +227,14 @@ BF16_KERNEL void attention_values_bf16(const uint16_t* p, const uint32_t* vpairs
 BF16_KERNEL void softmax_rows_to_bf16(float* scores, int64_t rows, int64_t n, uint16_t* out, int64_t n2) {
   for (int64_t r = 0; r < rows; ++r) {
     uint16_t* o = out + r * n2;
-    softmax_row(scores + r * n, n, o);
+    float* row = scores + r * n;
+    const __m512 inv = _mm512_set1_ps(exp_row(row, n));
+    // VCVTNEPS2BF16 rounds to nearest-even as c10::BFloat16 does (subnormal weights below 1e-38 become 0).
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 k = tail_mask(n - j);
+      const __m256bh w = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
+      _mm256_mask_storeu_epi16(o + j, k, reinterpret_cast<const __m256i&>(w));
+    }
     for (int64_t j = n; j < n2; ++j) o[j] = 0;
   }
 }

@@ -105,6 +105,7 @@ class Model {
   // Built from `config` with weights drawn from `seed` (init.h), freezing applied (the parameters
   // training updates require grad), the backbone in `dtype` (projections stay float32) on `device`.
   static std::shared_ptr<Model> create(const ModelConfig& config, uint64_t seed, at::ScalarType dtype, c10::Device device);
+  ~Model();
 
   const ModelConfig& config() const { return config_; }
 
