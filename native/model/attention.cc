@@ -64,6 +64,27 @@ constexpr int64_t kThreadedMacs = int64_t{1} << 22;
 // and dtype, and writes its rows of the result in q's dtype. q is scaled before the product
 // (libtorch's path scales the scores): equal up to rounding.
 
+// Lays out one head's keys and values (rows of d bfloat16 values, `*_row_stride` apart) as the
+// bfloat16 kernels read them (model/attention_kernel.h): kpairs[c][j] = (k[j][2c], k[j][2c+1]) with
+// rows kp_stride words apart, vpairs[j][c] = (v[2j][c], v[2j+1][c]) with a zero past the last key.
+void pair_head(const uint16_t* k, int64_t k_row_stride, const uint16_t* v, int64_t v_row_stride, int64_t lk, int64_t d,
+               int64_t kp_stride, uint32_t* kpairs, uint32_t* vpairs) {
+  for (int64_t j = 0; j < lk; ++j) {
+    const uint16_t* kr = k + j * k_row_stride;
+    for (int64_t c = 0; c < d / 2; ++c) kpairs[c * kp_stride + j] = kr[2 * c] | (static_cast<uint32_t>(kr[2 * c + 1]) << 16);
+  }
+  for (int64_t j = 0; 2 * j < lk; ++j) {
+    const uint16_t* lo = v + 2 * j * v_row_stride;
+    uint32_t* dst = vpairs + j * d;
+    if (2 * j + 1 < lk) {
+      const uint16_t* hi = lo + v_row_stride;
+      for (int64_t c = 0; c < d; ++c) dst[c] = lo[c] | (static_cast<uint32_t>(hi[c]) << 16);
+    } else {
+      for (int64_t c = 0; c < d; ++c) dst[c] = lo[c];
+    }
+  }
+}
+
 // bfloat16 data as the raw bits the pointwise kernels take.
 inline const float* raw(const float* p) { return p; }
 inline float* raw(float* p) { return p; }
@@ -133,12 +154,62 @@ void kernel_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::
   });
 }
 
+// The bfloat16 grouped heads on CPUs with AVX-512 BF16 (the decode loop's 160 calls a chunk): as
+// kernel_attention_heads, a task per kv head and share of the query rows, but both products take
+// bfloat16 operands with float32 accumulation and the softmax weights are rounded to bfloat16 before
+// the product with v, as the reference's bfloat16 run rounds them; q rows are read as they are (no
+// widening) and the keys and values are laid out once per task as bfloat16 pairs.
+void bf16_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const bool* blocked, at::Tensor& out) {
+  const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);
+  const int64_t lk = k.size(1), kv_heads = k.size(2), groups = heads / kv_heads;
+  const auto scale = static_cast<float>(std::pow(static_cast<double>(d), -0.5));
+  const int64_t n2 = lk + (lk % 2), kp_stride = lk + 16;  // pairs rows padded off multiples of 1 KB words
+  const auto* qp = reinterpret_cast<const uint16_t*>(q.data_ptr<at::BFloat16>());
+  const auto* kp = reinterpret_cast<const uint16_t*>(k.data_ptr<at::BFloat16>());
+  const auto* vp = reinterpret_cast<const uint16_t*>(v.data_ptr<at::BFloat16>());
+  auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+  const auto qs = q.strides(), ks = k.strides(), vs = v.strides();
+  const int64_t macs = 2 * b * heads * lq * lk * d;
+  const int threads = macs < kThreadedMacs ? 1 : at::get_num_threads();
+  const int64_t parts = threads > 1 && lq >= 16 ? threads : 1;
+  const int64_t part_rows = (lq + parts - 1) / parts;
+  run_tasks(b * kv_heads * parts, threads, [&](int64_t task) {
+    thread_local std::vector<uint32_t> kpairs, vpairs;
+    thread_local std::vector<float> scores;
+    thread_local std::vector<uint16_t> weights, qrows;
+    const int64_t s = task / (kv_heads * parts), kv = (task / parts) % kv_heads, part = task % parts;
+    const int64_t i0 = part * part_rows, rows = std::min(part_rows, lq - i0);
+    if (rows <= 0) return;
+    kpairs.resize(static_cast<size_t>(d / 2 * kp_stride));
+    vpairs.resize(static_cast<size_t>(n2 / 2 * d));
+    scores.resize(static_cast<size_t>(rows * lk));
+    weights.resize(static_cast<size_t>(rows * n2));
+    qrows.resize(static_cast<size_t>(rows * d));
+    pair_head(kp + s * ks[0] + kv * ks[2], ks[1], vp + s * vs[0] + kv * vs[2], vs[1], lk, d, kp_stride, kpairs.data(), vpairs.data());
+    const bool* m = blocked + (s * lq + i0) * lk;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t h = kv * groups + g;
+      for (int64_t i = 0; i < rows; ++i) {
+        std::memcpy(qrows.data() + i * d, qp + s * qs[0] + (i0 + i) * qs[1] + h * qs[2], static_cast<size_t>(d) * 2);
+      }
+      attention_scores_bf16(qrows.data(), d, kpairs.data(), kp_stride, rows, lk, d, scale, scores.data());
+      for (int64_t i = 0; i < rows * lk; ++i) {
+        if (m[i]) scores[static_cast<size_t>(i)] = std::numeric_limits<float>::lowest();
+      }
+      softmax_rows_to_bf16(scores.data(), rows, lk, weights.data(), n2);
+      attention_values_bf16(weights.data(), vpairs.data(), rows, n2, d, op + ((s * lq + i0) * heads + h) * d, heads * d);
+    }
+  });
+}
+
 at::Tensor kernel_grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask) {
   const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3), lk = k.size(1);
   const at::Tensor blocked = mask.blocked.reshape({b, lq, lk}).contiguous();
   at::Tensor out = at::empty({b, lq, heads * d}, q.options());
   if (q.scalar_type() == at::kFloat) {
     kernel_attention_heads<float>(q, k, v, blocked.data_ptr<bool>(), out);
+  } else if (avx512_bf16_attention_available() && q.stride(3) == 1 && k.stride(3) == 1 && v.stride(3) == 1) {
+    bf16_attention_heads(q, k, v, blocked.data_ptr<bool>(), out);
   } else {
     kernel_attention_heads<at::BFloat16>(q, k, v, blocked.data_ptr<bool>(), out);
   }
@@ -244,20 +315,7 @@ at::Tensor bf16_blocked_attention(const at::Tensor& q, const at::Tensor& k, cons
     const auto row = [&](const uint16_t* base, const c10::IntArrayRef& st, int64_t j) {
       return base + s * st[0] + j * st[1] + h * st[2];
     };
-    for (int64_t j = 0; j < lk; ++j) {
-      const uint16_t* kr = row(kp, ks, j);
-      for (int64_t c = 0; c < d / 2; ++c) kpairs[c * kp_stride + j] = kr[2 * c] | (static_cast<uint32_t>(kr[2 * c + 1]) << 16);
-    }
-    for (int64_t j = 0; j < pairs; ++j) {
-      const uint16_t* lo = row(vp, vs, 2 * j);
-      uint32_t* dst = vpairs.data() + j * d;
-      if (2 * j + 1 < lk) {
-        const uint16_t* hi = row(vp, vs, 2 * j + 1);
-        for (int64_t c = 0; c < d; ++c) dst[c] = lo[c] | (static_cast<uint32_t>(hi[c]) << 16);
-      } else {
-        for (int64_t c = 0; c < d; ++c) dst[c] = lo[c];
-      }
-    }
+    pair_head(row(kp, ks, 0), ks[1], row(vp, vs, 0), vs[1], lk, d, kp_stride, kpairs.data(), vpairs.data());
     for (int64_t r0 = 0; r0 < l; r0 += kBlock) {
       const int64_t rows = std::min(kBlock, l - r0);
       for (int64_t i = 0; i < rows; ++i) std::memcpy(qrows.data() + i * d, row(qp, qs, r0 + i), static_cast<size_t>(d) * 2);
