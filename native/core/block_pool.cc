@@ -73,4 +73,17 @@ int64_t pooled_idle_bytes() {
   return static_cast<int64_t>(p.idle_bytes);
 }
 
+void free_idle_blocks() {
+  std::unordered_map<size_t, std::vector<void*>> idle;
+  {
+    Pool& p = pool();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    idle.swap(p.idle);
+    p.idle_bytes = 0;
+  }
+  for (auto& [bytes, blocks] : idle) {
+    for (void* block : blocks) std::free(block);
+  }
+}
+
 }  // namespace smolvla

@@ -23,4 +23,7 @@ constexpr int64_t kPooledMinBytes = 1 << 20;
 // Bytes held by released blocks waiting for reuse.
 int64_t pooled_idle_bytes();
 
+// Frees the blocks waiting for reuse (a model was disposed: its activations' sizes may not recur).
+void free_idle_blocks();
+
 }  // namespace smolvla

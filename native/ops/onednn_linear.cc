@@ -36,6 +36,7 @@ at::Tensor onednn_linear(const at::Tensor& x, const at::Tensor&, const at::Tenso
   fail_argument("route", "a GEMM route compiled into this build (oneDNN is not)", x);
 }
 int64_t onednn_packed_bytes() { return 0; }
+void onednn_drop_freed_copies() {}
 
 #else
 
@@ -322,6 +323,13 @@ at::Tensor onednn_linear(const at::Tensor& x, const at::Tensor& weight, const at
   }
   check(s, "matmul execute");
   return out;
+}
+
+void onednn_drop_freed_copies() {
+  if (!onednn_available()) return;
+  Caches& c = caches();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  sweep(c);
 }
 
 int64_t onednn_packed_bytes() {

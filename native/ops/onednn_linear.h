@@ -26,4 +26,7 @@ at::Tensor onednn_linear(const at::Tensor& x, const at::Tensor& weight, const at
 // Bytes held by packed weight copies; drops copies whose weights were freed first.
 int64_t onednn_packed_bytes();
 
+// Drops the packed copies of weights that were freed (otherwise dropped only every 64th new copy).
+void onednn_drop_freed_copies();
+
 }  // namespace smolvla::ops
