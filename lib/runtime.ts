@@ -90,9 +90,12 @@ export function gemmRoutes(): NativeGemmRoutes & { available: GemmRoute[] } {
 
 /**
  * Pins the CPU GEMM route of every model's projections (process-wide; 'auto' returns to the probe's
- * choice). Throws ERR_SMOLVLA_ARGUMENT for a route this build or machine lacks (gemmRoutes().available).
+ * choice). 'lean' is the memory-lean plan: oneDNN reads every weight in place except in the action
+ * expert's denoising passes, which keep packed copies (full-size bfloat16: 187 MiB of copies instead
+ * of 886, ~8 % more time per chunk; also SMOLVLA_GEMM=lean). Throws ERR_SMOLVLA_ARGUMENT for a route
+ * this build or machine lacks (gemmRoutes().available; 'lean' needs oneDNN).
  */
-export function setGemmRoute(route: GemmRoute | 'auto'): void {
-  choiceArg('route', route, [...GEMM_ROUTES, 'auto'] as const);
+export function setGemmRoute(route: GemmRoute | 'lean' | 'auto'): void {
+  choiceArg('route', route, [...GEMM_ROUTES, 'lean', 'auto'] as const);
   native.setGemmRoute(route);
 }

@@ -4,9 +4,11 @@
 #include <torch/nn/modules/activation.h>
 
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "core/check.h"
+#include "ops/gemm_routes.h"
 #include "ops/masks.h"
 #include "ops/positional.h"
 #include "ops/vicreg.h"
@@ -171,6 +173,8 @@ PassPlan FlowMatchingImpl::decode_plan(const at::Tensor& prefix_pad, const at::T
 
 at::Tensor FlowMatchingImpl::decode(const Sequence& suffix, const PassPlan& plan, const KVCache& cache,
                                     const ExpertKV* expert_kv, Expert expert) {
+  std::optional<ops::DenoisingScope> denoising;  // the memory-lean GEMM plan packs only these passes
+  if (expert == Expert::Action) denoising.emplace();
   return vlm_with_expert->forward(at::Tensor(), suffix.embs, plan, expert, false, nullptr, &cache, expert_kv).suffix;
 }
 

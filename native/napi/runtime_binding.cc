@@ -110,11 +110,14 @@ Napi::Value MatmulThroughput(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), 2.0 * m * k * n * iters / elapsed / 1e9);
 }
 
-// setGemmRoute(route | 'auto'): pins the model's CPU GEMM route, or returns to the probe's choice.
+// setGemmRoute(route | 'lean' | 'auto'): pins the model's CPU GEMM route, takes the memory-lean plan
+// (ops/gemm_routes.h), or returns to the probe's choice.
 Napi::Value SetGemmRoute(const Napi::CallbackInfo& info) {
   const std::string name = arg_string(info, 0, "route");
   if (name == "auto") {
     ops::force_route(nullptr);
+  } else if (name == "lean") {
+    ops::force_lean();
   } else {
     const ops::GemmRoute route = ops::parse_route(name, "route");
     ops::force_route(&route);

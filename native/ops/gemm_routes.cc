@@ -2,11 +2,13 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "core/check.h"
 #include "ops/onednn_linear.h"
@@ -28,22 +30,28 @@ struct Choice {
 };
 
 // Times every route on a shape typical of the model (the vision MLP at large M, the expert's MLP at
-// M = 50) and keeps the fastest; the best of 3 short rounds per route rides out a noisy neighbour.
+// M = 50), best of 4 rounds that each time every route once (a noisy neighbour then slows all routes
+// of a round alike, not one route's every try). oneDNN's packed route wins unless another is more
+// than 10 % faster in the probe: the probe's weights stay in cache, the model's come from memory,
+// where the packed layout gained more than any probe showed. Measured on the full-size bfloat16
+// decode loop (2-core EPYC): 210 ms packed, 337 ms after aten-matmul won a probe by a hair. In place
+// the bfloat16 prefix was 19 % slower (518 against 435 ms), too: oneDNN reorders the weight every call.
 Choice probe(at::ScalarType dtype) {
+  const std::vector<GemmRoute> candidates = available_routes();
   const auto best = [&](int64_t m, int64_t k, int64_t n) {
+    std::vector<double> rate(candidates.size(), 0.0);
+    for (int round = 0; round < 4; ++round) {
+      for (size_t i = 0; i < candidates.size(); ++i) rate[i] = std::max(rate[i], gemm_throughput(candidates[i], m, k, n, dtype, 0.015));
+    }
     GemmRoute winner = GemmRoute::AtenLinear;
     double top = -1;
-    for (GemmRoute r : available_routes()) {
-      double rate = 0;
-      for (int round = 0; round < 3; ++round) rate = std::max(rate, gemm_throughput(r, m, k, n, dtype, 0.02));
-      if (rate > top) {
-        top = rate;
-        winner = r;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      const double weighted = candidates[i] == GemmRoute::OnednnPacked ? rate[i] * 1.1 : rate[i];
+      if (weighted > top) {
+        top = weighted;
+        winner = candidates[i];
       }
     }
-    // The fastest route wins even where it costs packed copies of the vision and text weights
-    // (~300 MB in bfloat16): in place was 19 % slower on the full-size bfloat16 prefix (518 against
-    // 435 ms, 2-core EPYC), more than its GEMM probes show (oneDNN reorders the weight every call).
     return winner;
   };
   return {best(256, 768, 3072), best(50, 720, 2048)};
@@ -54,7 +62,12 @@ struct Routes {
   std::map<at::ScalarType, Choice> chosen;
   bool forced = false;
   GemmRoute forced_route = GemmRoute::AtenLinear;
+  bool lean = false;
 };
+
+thread_local bool denoising = false;
+
+const char* const kLeanReport = "lean (oneDNN in place; packed copies for the action expert's denoising passes)";
 
 Routes& routes() {
   static Routes r;
@@ -124,10 +137,16 @@ GemmRoute model_route(at::ScalarType dtype, bool small_m) {
   Routes& r = routes();
   std::lock_guard<std::mutex> lock(r.mutex);
   if (r.forced) return r.forced_route;
+  if (r.lean) return denoising ? GemmRoute::OnednnPacked : GemmRoute::OnednnPlain;
   auto it = r.chosen.find(dtype);
   if (it == r.chosen.end()) {
     const char* forced = std::getenv("SMOLVLA_GEMM");
     Choice c{};
+    if (forced != nullptr && std::string(forced) == "lean") {
+      if (!onednn_available()) fail_argument("SMOLVLA_GEMM", "'lean' needs oneDNN (" + onednn_status() + ")");
+      r.lean = true;
+      return denoising ? GemmRoute::OnednnPacked : GemmRoute::OnednnPlain;
+    }
     if (forced != nullptr && *forced != '\0') {
       const GemmRoute f = parse_route(forced, "SMOLVLA_GEMM");
       c = {f, f};
@@ -143,13 +162,26 @@ void force_route(const GemmRoute* route) {
   Routes& r = routes();
   std::lock_guard<std::mutex> lock(r.mutex);
   r.forced = route != nullptr;
+  r.lean = false;
   if (route != nullptr) r.forced_route = *route;
 }
+
+void force_lean() {
+  if (!onednn_available()) fail_argument("route", "'lean' needs oneDNN (" + onednn_status() + ")");
+  Routes& r = routes();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.forced = false;
+  r.lean = true;
+}
+
+DenoisingScope::DenoisingScope() : previous_(denoising) { denoising = true; }
+DenoisingScope::~DenoisingScope() { denoising = previous_; }
 
 std::string route_report() {
   Routes& r = routes();
   std::lock_guard<std::mutex> lock(r.mutex);
   if (r.forced) return std::string("every dtype: ") + route_name(r.forced_route) + " (set by setGemmRoute); oneDNN: " + onednn_status();
+  if (r.lean) return std::string("every dtype: ") + kLeanReport + "; oneDNN: " + onednn_status();
   std::string out;
   for (const auto& [dtype, c] : r.chosen) {
     if (!out.empty()) out += "; ";

@@ -36,6 +36,24 @@ GemmRoute model_route(at::ScalarType dtype, bool small_m);
 // (SMOLVLA_GEMM still applies). Calls already running finish on the route they started with.
 void force_route(const GemmRoute* route);
 
+// The memory-lean plan: oneDNN reading weights in place everywhere, except the action expert's
+// denoising passes (inside a DenoisingScope), which keep packed copies: the decode loop is where the
+// in-place route loses most (measured 42 % on the full-size bfloat16 loop, 12 % on the prefix), and
+// the action expert is a fifth of the weights. Cleared by force_route.
+void force_lean();
+
+// Marks the calling thread as running the action expert's denoising passes while alive.
+class DenoisingScope {
+ public:
+  DenoisingScope();
+  ~DenoisingScope();
+  DenoisingScope(const DenoisingScope&) = delete;
+  DenoisingScope& operator=(const DenoisingScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // "float32: onednn-packed (prefix), onednn-packed (decode); oneDNN 2.6.3 (libdnnl.so.2)" for the
 // dtypes chosen so far, and where oneDNN came from.
 std::string route_report();

@@ -37,6 +37,19 @@ describe('CPU GEMM routes', () => {
     expect(gemmRoutes().report).toContain(route);
   });
 
+  it(`the lean plan (in place but in the denoising passes, which keep packed copies) matches the reference within ${TOL}`, async () => {
+    if (!available.includes('onednn-packed')) {
+      expect(() => setGemmRoute('lean')).toThrow(/lean/);
+      return;
+    }
+    setGemmRoute('lean');
+    const trace = await f.model.trace(f.obs, f.io.get('in.noise'));
+    for (const key of ['vision.0', 'prefix_out', 'velocity.0', 'actions']) {
+      expectClose(trace[key]!, f.io.get(`out.${key}`), TOL, `lean ${key}`);
+    }
+    expect(gemmRoutes().report).toContain('lean (oneDNN in place; packed copies for the action expert');
+  });
+
   it('the probe picks a route for each dtype and says so', async () => {
     setGemmRoute('auto');
     await f.model.trace(f.obs, f.io.get('in.noise'));
