@@ -103,9 +103,9 @@ function resetPeakRss(): void {
 const rssMb = () => process.memoryUsage().rss / 1048576;
 
 async function ours(config: SmolVLAConfig, args: Args, dtype: 'float32' | 'bfloat16') {
-  const baseMb = rssMb();
   resetPeakRss();
   const model = await SmolVLAModel.create(config, { seed: 0, dtype, device: args.device });
+  const createdMb = rssMb();
   const obs = syntheticObservation(config);
   const prefix: number[] = [];
   const denoise: number[] = [];
@@ -133,6 +133,8 @@ async function ours(config: SmolVLAConfig, args: Args, dtype: 'float32' | 'bfloa
   }
   const info = await model.info();
   const weightMb = info.bytes / 1048576;
+  // The process apart from the model (Node, libtorch, memory earlier models left to malloc's heap).
+  const baseMb = createdMb - weightMb;
   model.dispose();
   return { prefix: median(prefix), denoise: median(denoise), delta: median(delta), peakMb: peakRssMb(), baseMb, weightMb, packedMb, routes: gemmRoutes().report };
 }
@@ -140,13 +142,14 @@ async function ours(config: SmolVLAConfig, args: Args, dtype: 'float32' | 'bfloa
 type Measured = Awaited<ReturnType<typeof ours>>;
 
 /**
- * Where a model's peak RSS goes (MiB): the process before the model (Node, libtorch), the weights,
- * the packed weight copies of the GEMM route, and the rest (activations, the KV cache, buffers).
+ * Where a model's peak RSS goes (MiB): the process without the model (its RSS once created, less the
+ * weights: Node, libtorch, heap that earlier models left), the weights, the packed weight copies of
+ * the GEMM route, and the rest (activations, the KV cache, pooled buffers).
  */
 function memoryLine(a: Measured): string {
   const activations = a.peakMb - a.baseMb - a.weightMb - a.packedMb;
   const held = (a.weightMb + a.packedMb) / a.weightMb;
-  return `peak RSS ${a.peakMb.toFixed(0)} MiB = process before the model ${a.baseMb.toFixed(0)} + weights ${a.weightMb.toFixed(0)} + packed copies ${a.packedMb.toFixed(0)} + activations and buffers ${activations.toFixed(0)}; weights held ${held.toFixed(2)} x their bytes`;
+  return `peak RSS ${a.peakMb.toFixed(0)} MiB = process without the model ${a.baseMb.toFixed(0)} + weights ${a.weightMb.toFixed(0)} + packed copies ${a.packedMb.toFixed(0)} + activations and buffers ${activations.toFixed(0)}; weights held ${held.toFixed(2)} x their bytes`;
 }
 
 function reference(size: string, args: Args, dtype: 'float32' | 'bfloat16') {
