@@ -19,13 +19,14 @@ std::atomic<int> wanted_threads{1};  // set by init_compute_threading
 class ComputeThread {
  public:
   void run(const std::function<void()>& fn) {
-    if (std::this_thread::get_id() == id_) {
-      fn();
-      return;
-    }
     Job job{&fn};
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (started_ && std::this_thread::get_id() == id_) {
+        lock.unlock();
+        fn();  // already on the compute thread (a job that runs another)
+        return;
+      }
       start_locked();
       queue_.push_back(&job);
     }
