@@ -85,6 +85,24 @@ void pair_head(const uint16_t* k, int64_t k_row_stride, const uint16_t* v, int64
   }
 }
 
+// The grouped kernels' tasks: one kv head with its group of query heads (its keys and values laid
+// out once), for a share of the query rows (kv heads alone, 5 in SmolVLM, would leave a core idle
+// part of the time); both cores from kThreadedMacs multiply-adds. fn(s, kv, i0, rows) per task.
+template <typename Fn>
+void run_grouped_tasks(const at::Tensor& q, const at::Tensor& k, const Fn& fn) {
+  const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);
+  const int64_t lk = k.size(1), kv_heads = k.size(2);
+  const int64_t macs = 2 * b * heads * lq * lk * d;
+  const int threads = macs < kThreadedMacs ? 1 : at::get_num_threads();
+  const int64_t parts = threads > 1 && lq >= 16 ? threads : 1;
+  const int64_t part_rows = (lq + parts - 1) / parts;
+  run_tasks(b * kv_heads * parts, threads, [&](int64_t task) {
+    const int64_t s = task / (kv_heads * parts), kv = (task / parts) % kv_heads, part = task % parts;
+    const int64_t i0 = part * part_rows, rows = std::min(part_rows, lq - i0);
+    if (rows > 0) fn(s, kv, i0, rows);
+  });
+}
+
 // bfloat16 data as the raw bits the pointwise kernels take.
 inline const float* raw(const float* p) { return p; }
 inline float* raw(float* p) { return p; }
@@ -94,7 +112,7 @@ inline uint16_t* raw(at::BFloat16* p) { return reinterpret_cast<uint16_t*>(p); }
 template <typename T>
 void kernel_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const bool* blocked,
                             at::Tensor& out) {
-  const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);
+  const int64_t lq = q.size(1), heads = q.size(2), d = q.size(3);
   const int64_t lk = k.size(1), kv_heads = k.size(2), groups = heads / kv_heads;
   const auto scale = static_cast<float>(std::pow(static_cast<double>(d), -0.5));
   const int64_t kt_stride = lk + 16;  // off multiples of 4 KB, so the d rows of kt do not alias in L1
@@ -104,17 +122,8 @@ void kernel_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::
   T* op = out.data_ptr<T>();
   const auto qs = q.strides(), ks = k.strides(), vs = v.strides();
   const bool rows_contiguous = qs[3] == 1 && vs[3] == 1;
-  const int64_t macs = 2 * b * heads * lq * lk * d;
-  const int threads = macs < kThreadedMacs ? 1 : at::get_num_threads();
-  // A task is one kv head with its group of query heads (its keys and values widened once), for a
-  // share of the query rows: kv heads alone (5 in SmolVLM) would leave a core idle part of the time.
-  const int64_t parts = threads > 1 && lq >= 16 ? threads : 1;
-  const int64_t part_rows = (lq + parts - 1) / parts;
-  run_tasks(b * kv_heads * parts, threads, [&](int64_t task) {
+  run_grouped_tasks(q, k, [&](int64_t s, int64_t kv, int64_t i0, int64_t rows) {
     thread_local std::vector<float> buffer;
-    const int64_t s = task / (kv_heads * parts), kv = (task / parts) % kv_heads, part = task % parts;
-    const int64_t i0 = part * part_rows, rows = std::min(part_rows, lq - i0);
-    if (rows <= 0) return;
     const int64_t need = d * kt_stride + lk * d + rows * d + rows * lk + rows * d;
     if (static_cast<int64_t>(buffer.size()) < need) buffer.resize(static_cast<size_t>(need));
     float* kt = buffer.data();
@@ -154,13 +163,13 @@ void kernel_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::
   });
 }
 
-// The bfloat16 grouped heads on CPUs with AVX-512 BF16 (the decode loop's 160 calls a chunk): as
-// kernel_attention_heads, a task per kv head and share of the query rows, but both products take
+// The bfloat16 grouped heads on CPUs with AVX-512 BF16 (the decode loop's 160 calls a chunk): the
+// tasks of kernel_attention_heads, but both products take
 // bfloat16 operands with float32 accumulation and the softmax weights are rounded to bfloat16 before
 // the product with v, as the reference's bfloat16 run rounds them; q rows are read as they are (no
 // widening) and the keys and values are laid out once per task as bfloat16 pairs.
 void bf16_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const bool* blocked, at::Tensor& out) {
-  const int64_t b = q.size(0), lq = q.size(1), heads = q.size(2), d = q.size(3);
+  const int64_t lq = q.size(1), heads = q.size(2), d = q.size(3);
   const int64_t lk = k.size(1), kv_heads = k.size(2), groups = heads / kv_heads;
   const auto scale = static_cast<float>(std::pow(static_cast<double>(d), -0.5));
   const int64_t n2 = lk + (lk % 2), kp_stride = lk + 16;  // pairs rows padded off multiples of 1 KB words
@@ -169,17 +178,10 @@ void bf16_attention_heads(const at::Tensor& q, const at::Tensor& k, const at::Te
   const auto* vp = reinterpret_cast<const uint16_t*>(v.data_ptr<at::BFloat16>());
   auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
   const auto qs = q.strides(), ks = k.strides(), vs = v.strides();
-  const int64_t macs = 2 * b * heads * lq * lk * d;
-  const int threads = macs < kThreadedMacs ? 1 : at::get_num_threads();
-  const int64_t parts = threads > 1 && lq >= 16 ? threads : 1;
-  const int64_t part_rows = (lq + parts - 1) / parts;
-  run_tasks(b * kv_heads * parts, threads, [&](int64_t task) {
+  run_grouped_tasks(q, k, [&](int64_t s, int64_t kv, int64_t i0, int64_t rows) {
     thread_local std::vector<uint32_t> kpairs, vpairs;
     thread_local std::vector<float> scores;
     thread_local std::vector<uint16_t> weights, qrows;
-    const int64_t s = task / (kv_heads * parts), kv = (task / parts) % kv_heads, part = task % parts;
-    const int64_t i0 = part * part_rows, rows = std::min(part_rows, lq - i0);
-    if (rows <= 0) return;
     kpairs.resize(static_cast<size_t>(d / 2 * kp_stride));
     vpairs.resize(static_cast<size_t>(n2 / 2 * d));
     scores.resize(static_cast<size_t>(rows * lk));
